@@ -1,0 +1,512 @@
+"""Micro-integration: one resolved record per person, crossings for the residence
+classifier, and stays (periods of presence) repaired where the border source is incomplete.
+
+Reads ``records``, ``clusters`` and ``events`` (docs/internals.md) and writes ``persons``,
+``person_conflicts``, ``crossings``, ``residence_persons`` and ``stays``. Everything is
+set-based DuckDB SQL: no Python loop per person or crossing.
+
+Attribute precedence (sex, birth_date, birth_year, birth_country, death_date)
+    The value comes from the sources of the highest-precedence kind that holds one
+    (``register`` > ``census`` > ``visa`` > ``border`` > ``generic``, :data:`PRECEDENCE`);
+    among those records the most frequent value wins; a tie goes to the smallest value
+    (string order, so the earliest date). ``birth_year`` is the year of the resolved
+    ``birth_date`` when there is one, else resolved from ``coalesce(year(birth_date),
+    birth_year)`` per record. A field is a *conflict* when the person's records hold more than
+    one distinct non-null value; each conflict is a row of ``person_conflicts`` (person_id,
+    field, ``values`` (sorted list), ``detail`` ("value: source×n; ..."), chosen).
+
+Citizenship (time-varying, UN Annex I "citizenship")
+    Evidence is dated: visa ``valid_from``, census ``census_date``, register the extract
+    (``deregistration_date`` when closed, else ``observed_until``: a register holds the
+    current citizenship), border ``crossing_date``. Only register, visa and census evidence
+    is used when the person has any (border and generic lists only otherwise). ``citizenship``
+    is the value of the latest evidence (ties: precedence, then smallest code); ``citizen`` is
+    ``citizenship = cfg.country``. A visa is evidence of foreign citizenship even without a
+    citizenship value. ``naturalisation_date`` (citizens only) is the date of the first
+    evidence of the country's citizenship after the last foreign evidence: an upper bound on
+    the true date, NULL when no foreign evidence precedes it. A citizenship conflict is only
+    counted when it is not explained by a naturalisation (two foreign values, or foreign
+    evidence after citizen evidence).
+
+Crossings (RESIDENCE.md "Days present")
+    The border events in person order ``(crossing_date, event_seq)``. Exact duplicates of one
+    crossing (same person, date and direction, adjacent in that order: duplicated source rows)
+    are removed and counted (``duplicates_removed``); ``seq`` numbers the crossings of one
+    person and day in source row order.
+
+Residence persons (initial status for the 12/16 rule)
+    ``resident`` when a register period covers the day before the first crossing
+    (registration_date < first crossing, no deregistration before it) or a census counted the
+    person before the first crossing; ``non_resident`` when the first crossing is an arrival
+    and a visa started on or before it; else NULL (the rule infers it from the first
+    crossing's direction). Persons with no crossings but a register or census record are
+    ``resident``. ``permit_valid_until`` is the latest visa ``valid_to``.
+
+Stays (RESIDENCE.md)
+    ``[start_date, end_date)``: arrival day present, departure day absent, so days present
+    = ``end_date - start_date``; a same-day transit is a stay with start = end (a day touched,
+    no day present). Repairs, each flagged in ``start_repair`` / ``end_repair`` (and both in
+    ``repair``; ``start_observed`` / ``end_observed`` false):
+
+    - two crossings in one direction in a row on x1 <= x2: the opposite crossing is imputed on
+      x1 + floor((x2 - x1) / 2) (``imputed_crossing``);
+    - a history that starts with an exit on x: present before it, from the earliest
+      registration or visa start on or before x, clamped to the start of the border data,
+      but no later than a census day in [data start, x] that counted the person
+      (``register`` / ``visa`` / ``census``; ``data_start`` without other evidence);
+    - an entry never closed: open, ``end_date = observed_until + 1`` (present on
+      observed_until; ``open``); a known death ends it on the death date (``death``);
+    - persons with no crossings: their (merged) register periods, clamped to the data
+      (``register`` .. ``deregistration``/``open``), or, census-only, present throughout
+      (``census`` .. ``open``).
+
+    Each stay also carries ``purpose`` (entry crossing's, else the visa's) and
+    ``visa_category`` (the visa valid at the stay's start, else the first overlapping one).
+    ``observed_until`` is ``cfg.residence.observed_until``, else the latest crossing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from linkage.errors import MiglinkError
+
+#: Source-kind precedence for person attributes (1 = most trusted).
+PRECEDENCE: dict[str, int] = {"register": 1, "census": 2, "visa": 3, "border": 4, "generic": 5}
+
+#: Attributes resolved by precedence (citizenship has its own, dated, resolution).
+ATTRIBUTES: tuple[str, ...] = ("sex", "birth_date", "birth_year", "birth_country", "death_date")
+
+_RECORD_COLUMNS = {
+    "sex": "VARCHAR", "birth_date": "DATE", "birth_year": "INTEGER", "birth_country": "VARCHAR",
+    "citizenship": "VARCHAR", "death_date": "DATE", "crossing_date": "DATE",
+    "valid_from": "DATE", "valid_to": "DATE", "visa_category": "VARCHAR", "purpose": "VARCHAR",
+    "census_date": "DATE", "registration_date": "DATE", "deregistration_date": "DATE",
+}
+_EVENT_COLUMNS = {"direction": "VARCHAR", "purpose": "VARCHAR", "event_seq": "BIGINT"}
+
+
+def _columns(con, table: str) -> set[str]:
+    return {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
+        [table]).fetchall()}
+
+
+def _require(con, table: str, cols: tuple[str, ...]) -> set[str]:
+    have = _columns(con, table)
+    if not have:
+        raise MiglinkError(f"table {table!r} is missing: run the earlier pipeline steps first",
+                           file="miglink.duckdb")
+    missing = [c for c in cols if c not in have]
+    if missing:
+        raise MiglinkError(f"table lacks column(s) {', '.join(missing)}",
+                           file=f"miglink.duckdb:{table}", column=missing[0])
+    return have
+
+
+def _date_sql(d: dt.date | None) -> str:
+    return "NULL::DATE" if d is None else f"DATE '{d.isoformat()}'"
+
+
+class MicroIntegrator:
+    """Micro-integration of linked sources (see the module docstring for every rule).
+
+    Parameters: ``precedence`` (kind -> rank, lower wins). After :meth:`fit` the attributes
+    ``counts`` (rows per table written, ``duplicates_removed``, repairs by kind),
+    ``data_start`` and ``observed_until`` hold the figures of the run.
+    """
+
+    def __init__(self, precedence: dict[str, int] | None = None):
+        self.precedence = dict(PRECEDENCE if precedence is None else precedence)
+        self.counts: dict = {}
+        self.data_start: dt.date | None = None
+        self.observed_until: dt.date | None = None
+
+    # ------------------------------------------------------------------ inputs
+    def _prepare(self, con, cfg) -> None:
+        rec_cols = _require(con, "records", ("source", "record_id"))
+        _require(con, "clusters", ("source", "record_id", "person_id"))
+        ev_cols = _require(con, "events", ("source", "record_id", "event_date", "event_type"))
+        kinds = {s.name: s.kind for s in cfg.sources}
+        rows = ", ".join(f"('{n.replace(chr(39), chr(39) * 2)}', '{k}', {self.precedence.get(k, 9)})"
+                         for n, k in sorted(kinds.items()))
+        con.execute("CREATE OR REPLACE TEMP TABLE _mi_kinds (source VARCHAR, kind VARCHAR, "
+                    "rank INTEGER)")
+        if rows:
+            con.execute(f"INSERT INTO _mi_kinds VALUES {rows}")
+        # records of sources missing from the config fall back to records.kind if present
+        kind_sql = "coalesce(k.kind, r.kind)" if "kind" in rec_cols else "k.kind"
+        sel = ", ".join(
+            (f"r.{c}::{t} AS {c}" if c in rec_cols else f"NULL::{t} AS {c}")
+            for c, t in _RECORD_COLUMNS.items())
+        ranks = " ".join(f"WHEN '{k}' THEN {v}" for k, v in self.precedence.items())
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _mi_rec AS
+            SELECT c.person_id, c.source, c.record_id, {kind_sql} AS kind,
+                   CASE {kind_sql} {ranks} ELSE 9 END AS rank, {sel}
+            FROM clusters c
+            LEFT JOIN records r ON r.source = c.source AND r.record_id = c.record_id
+            LEFT JOIN _mi_kinds k ON k.source = c.source""")
+        pid = "e.person_id" if "person_id" in ev_cols else "c.person_id"
+        join = "" if "person_id" in ev_cols else \
+            "JOIN clusters c ON c.source = e.source AND c.record_id = e.record_id"
+        esel = ", ".join((f"e.{c}::{t} AS e_{c}" if c in ev_cols else f"NULL::{t} AS e_{c}")
+                         for c, t in _EVENT_COLUMNS.items())
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _mi_cx_raw AS
+            SELECT {pid} AS person_id, e.event_date AS crossing_date,
+                   coalesce(e.e_direction, CASE e.event_type WHEN 'crossing_in' THEN 'in'
+                                           ELSE 'out' END) AS direction,
+                   coalesce(e.e_event_seq, 0) AS event_seq, e.e_purpose AS purpose,
+                   e.source, e.record_id
+            FROM (SELECT e.*, {esel} FROM events e) e
+            {join}
+            WHERE e.event_type IN ('crossing_in', 'crossing_out') AND e.event_date IS NOT NULL
+              AND {pid} IS NOT NULL""")
+        ds, ou = con.execute("""
+            SELECT (SELECT min(crossing_date) FROM _mi_cx_raw),
+                   (SELECT max(crossing_date) FROM _mi_cx_raw)""").fetchone()
+        if ds is None:  # no border data: the window of the other events
+            ds, ou = con.execute("SELECT min(event_date), max(event_date) FROM events "
+                                 "WHERE event_type <> 'visa_end'").fetchone()
+        cfg_ou = getattr(getattr(cfg, "residence", None), "observed_until", None)
+        self.observed_until = cfg_ou or ou
+        self.data_start = ds if ds is None or self.observed_until is None \
+            else min(ds, self.observed_until)
+
+    # ------------------------------------------------------------------ persons
+    def _persons(self, con, cfg) -> None:
+        ou = _date_sql(self.observed_until)
+        country = str(cfg.country).replace("'", "''")
+        # long format of the precedence-resolved attributes (UNPIVOT drops NULLs)
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _mi_long AS
+            SELECT person_id, field, value, rank, source FROM (
+                SELECT person_id, rank, source, sex::VARCHAR AS sex,
+                       strftime(birth_date, '%Y-%m-%d') AS birth_date,
+                       coalesce(year(birth_date), birth_year)::VARCHAR AS birth_year,
+                       birth_country::VARCHAR AS birth_country,
+                       strftime(death_date, '%Y-%m-%d') AS death_date
+                FROM _mi_rec)
+            UNPIVOT (value FOR field IN (sex, birth_date, birth_year, birth_country,
+                                         death_date))""")
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _mi_attr AS
+            WITH best AS (
+                SELECT person_id, field, min(rank) AS best_rank FROM _mi_long
+                GROUP BY ALL),
+            cand AS (
+                SELECT l.person_id, l.field, l.value, count(*) AS n FROM _mi_long l
+                JOIN best b ON b.person_id = l.person_id AND b.field = l.field
+                           AND l.rank = b.best_rank
+                GROUP BY ALL)
+            SELECT person_id, field,
+                   arg_min(value, (-n, value)) AS chosen
+            FROM cand GROUP BY ALL""")
+        # citizenship evidence, dated
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _mi_cit AS
+            WITH ev AS (
+                SELECT person_id, rank, kind IN ('register', 'visa', 'census') AS primary_ev,
+                       citizenship AS value,
+                       CASE kind WHEN 'visa' THEN valid_from
+                                 WHEN 'census' THEN census_date
+                                 WHEN 'register' THEN coalesce(deregistration_date, {ou},
+                                                               registration_date)
+                                 WHEN 'border' THEN crossing_date END AS d,
+                       kind = 'visa' OR (citizenship IS NOT NULL
+                                         AND citizenship <> '{country}') AS foreign_ev
+                FROM _mi_rec WHERE citizenship IS NOT NULL OR kind = 'visa'),
+            has_primary AS (
+                SELECT person_id, bool_or(primary_ev AND value IS NOT NULL) AS hp
+                FROM ev GROUP BY ALL)
+            SELECT ev.* FROM ev JOIN has_primary h USING (person_id)
+            WHERE ev.primary_ev OR NOT h.hp""")
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _mi_citp AS
+            WITH cur AS (
+                SELECT person_id,
+                       arg_max(value, (d IS NOT NULL, d, -rank, value)) AS citizenship
+                FROM _mi_cit WHERE value IS NOT NULL GROUP BY ALL),
+            lastf AS (
+                SELECT person_id, max(d) AS last_foreign FROM _mi_cit
+                WHERE foreign_ev AND primary_ev GROUP BY ALL),
+            nat AS (
+                SELECT c.person_id, min(c.d) AS naturalisation_date
+                FROM _mi_cit c JOIN lastf f USING (person_id)
+                WHERE c.primary_ev AND c.value = '{country}' AND c.d > f.last_foreign
+                GROUP BY ALL),
+            conf AS (
+                SELECT person_id, count(DISTINCT value) AS n_values,
+                       count(DISTINCT value) FILTER (WHERE value <> '{country}') AS n_foreign
+                FROM _mi_cit WHERE value IS NOT NULL GROUP BY ALL)
+            SELECT cur.person_id, cur.citizenship, cur.citizenship = '{country}' AS citizen,
+                   CASE WHEN cur.citizenship = '{country}' THEN nat.naturalisation_date
+                        END AS naturalisation_date,
+                   conf.n_values > 1 AND (conf.n_foreign > 1 OR cur.citizenship <> '{country}'
+                       OR nat.naturalisation_date IS NULL) AS cit_conflict
+            FROM cur LEFT JOIN nat USING (person_id) LEFT JOIN conf USING (person_id)""")
+        # conflicts (attributes and unexplained citizenship)
+        con.execute("""
+            CREATE OR REPLACE TABLE person_conflicts AS
+            WITH all_long AS (
+                SELECT person_id, field, value, source FROM _mi_long
+                UNION ALL
+                SELECT r.person_id, 'citizenship', r.citizenship, r.source
+                FROM _mi_rec r JOIN _mi_citp p USING (person_id)
+                WHERE p.cit_conflict AND r.citizenship IS NOT NULL),
+            per_src AS (
+                SELECT person_id, field, value, source, count(*) AS n FROM all_long GROUP BY ALL),
+            per_val AS (
+                SELECT person_id, field, value,
+                       value || ': ' || string_agg(source || '×' || n, ', ' ORDER BY source)
+                           AS detail
+                FROM per_src GROUP BY person_id, field, value),
+            agg AS (
+                SELECT person_id, field, list(value ORDER BY value) AS "values",
+                       string_agg(detail, '; ' ORDER BY value) AS detail
+                FROM per_val GROUP BY ALL HAVING count(*) > 1)
+            SELECT agg.person_id, agg.field, agg."values", agg.detail,
+                   coalesce(a.chosen, p.citizenship) AS chosen
+            FROM agg
+            LEFT JOIN _mi_attr a ON a.person_id = agg.person_id AND a.field = agg.field
+            LEFT JOIN _mi_citp p ON p.person_id = agg.person_id AND agg.field = 'citizenship'
+            ORDER BY agg.person_id, agg.field""")
+        con.execute(f"""
+            CREATE OR REPLACE TABLE persons AS
+            WITH base AS (
+                SELECT person_id, string_agg(DISTINCT source, ',' ORDER BY source) AS sources,
+                       count(*) AS n_records
+                FROM _mi_rec GROUP BY ALL),
+            wide AS (
+                SELECT person_id,
+                       max(chosen) FILTER (WHERE field = 'sex') AS sex,
+                       max(chosen) FILTER (WHERE field = 'birth_date')::DATE AS birth_date,
+                       max(chosen) FILTER (WHERE field = 'birth_year')::INTEGER AS birth_year,
+                       max(chosen) FILTER (WHERE field = 'birth_country') AS birth_country,
+                       max(chosen) FILTER (WHERE field = 'death_date')::DATE AS death_date
+                FROM _mi_attr GROUP BY ALL),
+            nconf AS (SELECT person_id, count(*) AS n_conflicts FROM person_conflicts
+                      GROUP BY ALL)
+            SELECT b.person_id, w.sex, w.birth_date,
+                   coalesce(year(w.birth_date), w.birth_year)::INTEGER AS birth_year,
+                   w.birth_country, c.citizenship, c.citizen, c.naturalisation_date,
+                   w.birth_country = '{country}' AS native_born, w.death_date,
+                   b.sources, b.n_records, coalesce(n.n_conflicts, 0) AS n_conflicts
+            FROM base b LEFT JOIN wide w USING (person_id) LEFT JOIN _mi_citp c USING (person_id)
+            LEFT JOIN nconf n USING (person_id)
+            ORDER BY b.person_id""")
+
+    # ------------------------------------------------------------------ crossings
+    def _crossings(self, con) -> None:
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _mi_cx AS
+            WITH o AS (
+                SELECT *, lag(crossing_date) OVER w AS pd, lag(direction) OVER w AS pdir
+                FROM _mi_cx_raw
+                WINDOW w AS (PARTITION BY person_id ORDER BY crossing_date, event_seq,
+                                                          source, record_id))
+            SELECT person_id, crossing_date, direction, purpose, event_seq,
+                   row_number() OVER (PARTITION BY person_id, crossing_date
+                                      ORDER BY event_seq, source, record_id) AS seq
+            FROM o
+            WHERE pd IS NULL OR NOT (pd = crossing_date AND pdir = direction)""")
+        con.execute("""
+            CREATE OR REPLACE TABLE crossings AS
+            SELECT person_id, crossing_date, direction, seq FROM _mi_cx
+            ORDER BY person_id, crossing_date, seq""")
+        n_raw, n = con.execute("SELECT (SELECT count(*) FROM _mi_cx_raw), "
+                               "(SELECT count(*) FROM crossings)").fetchone()
+        self.counts["crossings"] = n
+        self.counts["duplicates_removed"] = n_raw - n
+
+    # ------------------------------------------------------------------ residence persons
+    def _residence_persons(self, con) -> None:
+        con.execute("""
+            CREATE OR REPLACE TABLE residence_persons AS
+            WITH first AS (
+                SELECT person_id, arg_min(crossing_date, (crossing_date, seq)) AS fd,
+                       arg_min(direction, (crossing_date, seq)) AS fdir
+                FROM crossings GROUP BY ALL),
+            ev AS (
+                SELECT r.person_id,
+                       bool_or(r.kind = 'register' AND f.fd IS NOT NULL
+                               AND r.registration_date < f.fd
+                               AND (r.deregistration_date IS NULL
+                                    OR r.deregistration_date >= f.fd)) AS reg_cover,
+                       bool_or(r.kind = 'census' AND r.census_date < f.fd) AS census_before,
+                       bool_or(r.kind = 'visa' AND f.fdir = 'in'
+                               AND r.valid_from <= f.fd) AS visa_before_in,
+                       bool_or(r.kind IN ('register', 'census')) AS reg_or_census,
+                       max(r.valid_to) FILTER (WHERE r.kind = 'visa') AS permit_valid_until
+                FROM _mi_rec r LEFT JOIN first f USING (person_id) GROUP BY ALL)
+            SELECT p.person_id, p.citizen,
+                   CASE WHEN f.fd IS NULL THEN
+                            CASE WHEN e.reg_or_census THEN 'resident' END
+                        WHEN e.reg_cover OR e.census_before THEN 'resident'
+                        WHEN e.visa_before_in THEN 'non_resident' END AS initial_status,
+                   e.permit_valid_until, p.native_born, p.birth_date, p.death_date
+            FROM persons p LEFT JOIN first f USING (person_id) LEFT JOIN ev e USING (person_id)
+            ORDER BY p.person_id""")
+
+    # ------------------------------------------------------------------ stays
+    def _stays(self, con) -> None:
+        ds, ou = _date_sql(self.data_start), _date_sql(self.observed_until)
+        # crossings within the data, with the missed crossings imputed (RESIDENCE.md)
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _mi_seq AS
+            WITH c AS (
+                SELECT person_id, crossing_date AS d, direction, purpose,
+                       row_number() OVER (PARTITION BY person_id
+                                          ORDER BY crossing_date, seq)::DOUBLE AS k
+                FROM _mi_cx WHERE crossing_date <= {ou}),
+            l AS (SELECT *, lag(d) OVER w AS pd, lag(direction) OVER w AS pdir FROM c
+                  WINDOW w AS (PARTITION BY person_id ORDER BY k))
+            SELECT person_id, d, direction, purpose, k, false AS imputed FROM c
+            UNION ALL
+            SELECT person_id, pd + ((d - pd) // 2)::INTEGER,
+                   CASE direction WHEN 'in' THEN 'out' ELSE 'in' END, NULL, k - 0.5, true
+            FROM l WHERE pdir = direction""")
+        self.counts["imputed_crossings"] = con.execute(
+            "SELECT count(*) FROM _mi_seq WHERE imputed").fetchone()[0]
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _mi_stays0 AS
+            WITH s AS (
+                SELECT *, lead(d) OVER w AS nd, lead(imputed) OVER w AS nimp,
+                       row_number() OVER w AS pos
+                FROM _mi_seq WINDOW w AS (PARTITION BY person_id ORDER BY k)),
+            first_out AS (SELECT person_id, d AS x, imputed FROM s
+                          WHERE pos = 1 AND direction = 'out'),
+            evid AS (
+                SELECT f.person_id, f.x, f.imputed,
+                       min(r.registration_date) FILTER (WHERE r.kind = 'register'
+                           AND r.registration_date <= f.x) AS reg,
+                       min(r.valid_from) FILTER (WHERE r.kind = 'visa'
+                           AND r.valid_from <= f.x) AS visa,
+                       min(r.census_date) FILTER (WHERE r.kind = 'census'
+                           AND r.census_date BETWEEN {ds} AND f.x) AS census
+                FROM first_out f LEFT JOIN _mi_rec r USING (person_id) GROUP BY ALL),
+            lower AS (
+                SELECT *, greatest({ds}, coalesce(least(reg, visa), {ds})) AS lo FROM evid)
+            SELECT person_id, d AS start_date, coalesce(nd, {ou} + 1) AS end_date,
+                   NOT imputed AS start_observed, coalesce(NOT nimp, false) AS end_observed,
+                   CASE WHEN imputed THEN 'imputed_crossing' END AS start_repair,
+                   CASE WHEN nd IS NULL THEN 'open' WHEN nimp THEN 'imputed_crossing'
+                        END AS end_repair, purpose
+            FROM s WHERE direction = 'in'
+            UNION ALL
+            SELECT person_id, least(lo, census) AS start_date, x AS end_date,
+                   false, NOT imputed,
+                   CASE WHEN census < lo THEN 'census'
+                        WHEN lo = reg AND reg > {ds} THEN 'register'
+                        WHEN lo = visa AND visa > {ds} THEN 'visa'
+                        ELSE 'data_start' END,
+                   NULL, NULL
+            FROM lower""")
+        # persons with no crossings: register periods (merged), else census presence
+        con.execute(f"""
+            INSERT INTO _mi_stays0
+            WITH nocx AS (
+                SELECT DISTINCT person_id FROM _mi_rec
+                WHERE kind IN ('register', 'census')
+                  AND person_id NOT IN (SELECT person_id FROM _mi_seq)),
+            reg AS (
+                SELECT r.person_id,
+                       greatest(coalesce(r.registration_date, {ds}), {ds}) AS s,
+                       least(coalesce(r.deregistration_date, {ou} + 1), {ou} + 1) AS e,
+                       r.deregistration_date IS NOT NULL
+                           AND r.deregistration_date <= {ou} AS closed
+                FROM _mi_rec r JOIN nocx USING (person_id)
+                WHERE r.kind = 'register'
+                  AND coalesce(r.registration_date, {ds}) <= {ou}),
+            q AS (
+                SELECT *, max(e) OVER (PARTITION BY person_id ORDER BY s, e
+                          ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_e
+                FROM reg WHERE s <= e),
+            g AS (
+                SELECT *, sum(CASE WHEN prev_e IS NULL OR s > prev_e THEN 1 ELSE 0 END)
+                          OVER (PARTITION BY person_id ORDER BY s, e ROWS UNBOUNDED PRECEDING)
+                          AS grp
+                FROM q)
+            SELECT person_id, min(s), max(e), false, false, 'register',
+                   CASE WHEN arg_max(closed, e) THEN 'deregistration' ELSE 'open' END, NULL
+            FROM g GROUP BY person_id, grp
+            UNION ALL
+            SELECT person_id, {ds}, {ou} + 1, false, false, 'census', 'open', NULL
+            FROM nocx WHERE person_id NOT IN (
+                SELECT person_id FROM _mi_rec WHERE kind = 'register')""")
+        # death ends a stay; visa context; final table
+        con.execute("""
+            CREATE OR REPLACE TABLE stays AS
+            WITH d AS (
+                SELECT s.*, p.death_date FROM _mi_stays0 s
+                LEFT JOIN persons p USING (person_id)
+                WHERE p.death_date IS NULL OR s.start_date <= p.death_date),
+            cut AS (
+                SELECT person_id, start_date,
+                       CASE WHEN end_date > death_date THEN death_date ELSE end_date END
+                           AS end_date,
+                       start_observed,
+                       CASE WHEN end_date > death_date THEN false ELSE end_observed END
+                           AS end_observed,
+                       start_repair,
+                       CASE WHEN end_date > death_date THEN 'death' ELSE end_repair END
+                           AS end_repair,
+                       purpose
+                FROM d),
+            v AS (
+                SELECT c.person_id, c.start_date,
+                       arg_max(r.visa_category,
+                               (r.valid_from <= c.start_date,
+                                CASE WHEN r.valid_from <= c.start_date THEN epoch(r.valid_from)
+                                     ELSE -epoch(r.valid_from) END, r.visa_category)) AS visa_category,
+                       arg_max(r.purpose,
+                               (r.valid_from <= c.start_date,
+                                CASE WHEN r.valid_from <= c.start_date THEN epoch(r.valid_from)
+                                     ELSE -epoch(r.valid_from) END, r.visa_category)) AS visa_purpose
+                FROM cut c JOIN _mi_rec r
+                  ON r.person_id = c.person_id AND r.kind = 'visa'
+                 AND coalesce(r.valid_from, DATE '0001-01-01') <= greatest(c.end_date,
+                                                                           c.start_date)
+                 AND coalesce(r.valid_to, DATE '9999-12-31') >= c.start_date
+                GROUP BY ALL)
+            SELECT c.person_id,
+                   row_number() OVER (PARTITION BY c.person_id ORDER BY c.start_date,
+                                      c.end_date) AS stay_seq,
+                   c.start_date, c.end_date, c.start_observed, c.end_observed,
+                   c.start_repair, c.end_repair,
+                   nullif(concat_ws(',', 'start:' || c.start_repair, 'end:' || c.end_repair),
+                          '') AS repair,
+                   c.end_date - c.start_date AS days_present,
+                   coalesce(c.purpose, v.visa_purpose) AS purpose, v.visa_category
+            FROM cut c LEFT JOIN v ON v.person_id = c.person_id AND v.start_date = c.start_date
+            ORDER BY c.person_id, stay_seq""")
+
+    # ------------------------------------------------------------------ driver
+    def fit(self, con, cfg) -> "MicroIntegrator":
+        self._prepare(con, cfg)
+        self._persons(con, cfg)
+        self._crossings(con)
+        self._residence_persons(con)
+        self._stays(con)
+        for t in ("persons", "person_conflicts", "residence_persons", "stays"):
+            self.counts[t] = con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+        for kind, n in con.execute("""
+                SELECT r, count(*) FROM (
+                    SELECT 'start:' || start_repair AS r FROM stays WHERE start_repair IS NOT NULL
+                    UNION ALL
+                    SELECT 'end:' || end_repair FROM stays WHERE end_repair IS NOT NULL)
+                GROUP BY r ORDER BY r""").fetchall():
+            self.counts[f"repair {kind}"] = n
+        for t in ("_mi_kinds", "_mi_rec", "_mi_cx_raw", "_mi_long", "_mi_attr", "_mi_cit",
+                  "_mi_citp", "_mi_seq", "_mi_stays0", "_mi_cx"):
+            con.execute(f"DROP TABLE IF EXISTS {t}")
+        self.counts["data_start"] = self.data_start
+        self.counts["observed_until"] = self.observed_until
+        return self
+
+
+def integrate(con, cfg) -> dict:
+    """Write ``persons``, ``person_conflicts``, ``crossings``, ``residence_persons`` and
+    ``stays`` (module docstring; RESIDENCE.md) and return the run's counts."""
+    return MicroIntegrator().fit(con, cfg).counts
