@@ -120,3 +120,480 @@ def inspect_file(path: str | Path) -> SourceFile:
     if not any(header):
         raise MiglinkError("has no header line (the first line is empty)", file=path)
     return SourceFile(path, "csv", header, encoding, delimiter)
+
+
+# =========================================================================== ingestion
+import json
+import re
+import time
+
+from . import schema
+from .countries import SQL_KEY, create_lookup_table
+
+#: Built-in code maps, applied (case-insensitively) after the source's own ``codes``.
+#: Only unambiguous spellings: a code such as "1"/"2" or "W" means different things in
+#: different systems, so it needs the source's own ``codes``.
+DEFAULT_CODES: dict[str, dict[str, str]] = {
+    "sex": {"F": "F", "FEMALE": "F", "M": "M", "MALE": "M", "X": "X"},
+    "direction": {"IN": "in", "OUT": "out", "ARRIVAL": "in", "DEPARTURE": "out", "ARR": "in",
+                  "DEP": "out", "ENTRY": "in", "EXIT": "out", "ARRIVE": "in", "DEPART": "out"},
+    "purpose": {p.upper(): p for p in schema.PURPOSES} | {
+        "SEASONAL WORK": "seasonal_work", "SEASONAL-WORK": "seasonal_work"},
+}
+
+RECORD_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("source", "VARCHAR"), ("record_id", "VARCHAR"), ("kind", "VARCHAR"),
+    ("row_number", "BIGINT"),
+    *((f, "DATE" if f in schema.DATE_FIELDS else "INTEGER" if f in schema.INT_FIELDS
+       else "VARCHAR") for f in schema.PERSON_FIELDS),
+    ("crossing_date", "DATE"), ("valid_from", "DATE"), ("valid_to", "DATE"),
+    ("census_date", "DATE"), ("registration_date", "DATE"), ("deregistration_date", "DATE"),
+    ("direction", "VARCHAR"), ("port", "VARCHAR"), ("purpose", "VARCHAR"),
+    ("visa_category", "VARCHAR"), ("year_of_arrival", "INTEGER"),
+)
+EVENT_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("source", "VARCHAR"), ("record_id", "VARCHAR"), ("event_date", "DATE"),
+    ("event_type", "VARCHAR"), ("event_seq", "BIGINT"), ("direction", "VARCHAR"),
+    ("port", "VARCHAR"), ("purpose", "VARCHAR"), ("visa_category", "VARCHAR"),
+    ("valid_from", "DATE"), ("valid_to", "DATE"), ("year_of_arrival", "INTEGER"),
+)
+REJECTED_COLUMNS = (("source", "VARCHAR"), ("row_number", "BIGINT"), ("reason", "VARCHAR"),
+                    ("raw", "VARCHAR"))
+FIELD_ISSUE_COLUMNS = (("source", "VARCHAR"), ("record_id", "VARCHAR"), ("field", "VARCHAR"),
+                       ("raw_value", "VARCHAR"), ("problem", "VARCHAR"))
+
+#: Events per kind: (event_type SQL, date field). See docs/internals.md "Tables".
+_EVENTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "border": (("'crossing_' || direction", "crossing_date"),),
+    "visa": (("'visa_start'", "valid_from"), ("'visa_end'", "valid_to")),
+    "register": (("'register_in'", "registration_date"),
+                 ("'register_out'", "deregistration_date")),
+    "census": (("'census'", "census_date"),),
+    "generic": (),
+}
+
+#: DuckDB CSV error types -> short reason codes for ``rejected``.
+_CSV_REASONS = {
+    "MISSING COLUMNS": "too_few_fields", "TOO MANY COLUMNS": "too_many_fields",
+    "UNQUOTED VALUE": "bad_quoting", "LINE SIZE OVER MAXIMUM": "line_too_long",
+    "INVALID ENCODING": "invalid_encoding", "INVALID UNICODE": "invalid_encoding",
+    "CAST ERROR": "unreadable_row",
+}
+
+_ISO_SHAPE = r"\d{4}-\d{1,2}-\d{1,2}([ T].*)?"
+_FMT_SHAPES = {"Y": r"\d{4}", "y": r"\d{2}", "m": r"\d{1,2}", "d": r"\d{1,2}",
+               "-m": r"\d{1,2}", "-d": r"\d{1,2}", "b": r"[^\W\d_]+", "B": r"[^\W\d_]+",
+               "H": r"\d{1,2}", "M": r"\d{1,2}", "S": r"\d{1,2}", "j": r"\d{1,3}"}
+
+
+def lit(value) -> str:
+    """A SQL string literal."""
+    return "NULL" if value is None else "'" + str(value).replace("'", "''") + "'"
+
+
+def ident(name: str) -> str:
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def date_shape(fmt: str | None) -> str:
+    """Regex a value must match to *look like* a date of ``fmt``: a value of that shape that
+    still does not parse is an impossible date (e.g. 1990-02-31), otherwise unreadable."""
+    if fmt is None:
+        return _ISO_SHAPE
+    out, i = [], 0
+    while i < len(fmt):
+        if fmt[i] == "%" and i + 1 < len(fmt):
+            key = fmt[i + 1:i + 3] if fmt[i + 1] == "-" else fmt[i + 1]
+            out.append(_FMT_SHAPES.get(key, ".+"))
+            i += 1 + len(key)
+        else:
+            out.append(re.escape(fmt[i]))
+            i += 1
+    return "".join(out)
+
+
+def _create_tables(con) -> None:
+    for name, cols in (("records", RECORD_COLUMNS), ("events", EVENT_COLUMNS),
+                       ("rejected", REJECTED_COLUMNS), ("field_issues", FIELD_ISSUE_COLUMNS)):
+        con.execute(f"CREATE OR REPLACE TABLE {name} ("
+                    + ", ".join(f"{c} {t}" for c, t in cols) + ")")
+
+
+def _count_physical_rows(path: Path) -> tuple[int, bool]:
+    """(non-blank lines after the header, whether the file has any quote character).
+
+    Without quotes every non-blank line is one data row: an independent count that guards
+    the row accounting against anything the CSV reader might skip silently."""
+    lines = blanks = 0
+    has_quote = False
+    prev = b"\n"
+    last = b""
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 24):
+            lines += chunk.count(b"\n")
+            has_quote = has_quote or b'"' in chunk
+            joined = prev + chunk
+            blanks += joined.count(b"\n\n") + joined.count(b"\n\r\n")
+            prev = chunk[-2:]
+            last = chunk[-1:]
+    if last and last != b"\n":
+        lines += 1  # last line without a line end
+    # a leading blank "line" counted by the prev sentinel is the header, not a blank line
+    return lines - blanks - 1, has_quote
+
+
+class _SourceReader:
+    """Reads one source into ``_ing_raw`` (columns c0..cN VARCHAR, plus ``_rn`` = data row
+    number) and ``_ing_parse_rej`` (row_number, reason, raw) for rows the reader could not
+    split into the header's fields."""
+
+    def __init__(self, con, src, tag: str):
+        self.con, self.src, self.tag = con, src, tag
+        self.file = getattr(src, "file", None) or inspect_file(src.path)
+        self.temporal: set[int] = set()
+
+    def read(self) -> None:
+        if self.file.format == "parquet":
+            self._read_parquet()
+        else:
+            self._read_csv()
+
+    def _read_parquet(self):
+        con, path = self.con, self.src.path
+        desc = con.execute(f"DESCRIBE SELECT * FROM read_parquet({lit(path)})").fetchall()
+        cols = []
+        for i, (name, typ, *_rest) in enumerate(desc):
+            if typ == "DATE" or typ.startswith("TIMESTAMP"):
+                self.temporal.add(i)
+                cols.append(f"CAST({ident(name)} AS DATE) AS c{i}")
+            else:
+                cols.append(f"CAST({ident(name)} AS VARCHAR) AS c{i}")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _ing_raw AS
+            SELECT file_row_number + 1 AS _rn, {', '.join(cols)}
+            FROM read_parquet({lit(path)}, file_row_number=true) ORDER BY file_row_number""")
+        con.execute("CREATE OR REPLACE TEMP TABLE _ing_parse_rej "
+                    "(row_number BIGINT, reason VARCHAR, raw VARCHAR)")
+
+    def _scan(self, encoding: str) -> list:
+        con, f = self.con, self.file
+        n = len(f.header)
+        cols = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n)) + "}"
+        con.execute("DROP TABLE IF EXISTS _ing_rej_errors")
+        con.execute("DROP TABLE IF EXISTS _ing_rej_scans")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _ing_scan AS
+            SELECT * FROM read_csv({lit(self.src.path)}, header=true, auto_detect=false,
+                delim={lit(f.delimiter)}, quote='"', escape='"', encoding={lit(encoding)},
+                columns={cols}, strict_mode=true, store_rejects=true,
+                rejects_table='_ing_rej_errors', rejects_scan='_ing_rej_scans',
+                rejects_limit=0, max_line_size=16777216)""")
+        return con.execute("SELECT DISTINCT error_type FROM _ing_rej_errors").fetchall()
+
+    def _read_csv(self):
+        con, f = self.con, self.file
+        try:
+            types = {t for (t,) in self._scan(f.encoding)}
+            if f.encoding == "utf-8" and types & {"INVALID ENCODING", "INVALID UNICODE"}:
+                # Bytes that are not UTF-8 beyond the sample that inspect_file looked at:
+                # the file is in a legacy single-byte encoding; read it all as latin-1.
+                self._scan("latin-1")
+        except Exception as exc:  # duckdb.Error: a file DuckDB cannot read at all
+            raise MiglinkError(f"cannot be read as CSV ({str(exc).splitlines()[0]})",
+                               file=self.src.path) from None
+        reasons = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in _CSV_REASONS.items())
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _ing_parse_rej AS
+            SELECT line - 1 AS row_number,
+                   coalesce(CASE error_type {reasons} END, 'unreadable_row') || ': '
+                     || error_message AS reason,
+                   json_object('csv_line', rtrim(csv_line, chr(10) || chr(13))) AS raw
+            FROM _ing_rej_errors ORDER BY line""")
+        # Data row numbers of the rows the reader accepted: the k-th accepted row is the k-th
+        # number in 1..(accepted + rejected) that is not a rejected row's number.
+        con.execute("""CREATE OR REPLACE TEMP TABLE _ing_gaps AS
+            SELECT row_number - row_number() OVER (ORDER BY row_number) AS before,
+                   row_number() OVER (ORDER BY row_number) AS j
+            FROM _ing_parse_rej""")
+        n_rej = con.execute("SELECT count(*) FROM _ing_gaps").fetchone()[0]
+        if n_rej == 0:
+            con.execute("CREATE OR REPLACE TEMP TABLE _ing_raw AS "
+                        "SELECT rowid + 1 AS _rn, * FROM _ing_scan")
+        else:
+            con.execute("""CREATE OR REPLACE TEMP TABLE _ing_raw AS
+                WITH s AS (SELECT rowid + 1 AS k, * FROM _ing_scan),
+                     g AS (SELECT before, max(j) AS j FROM _ing_gaps GROUP BY before)
+                SELECT s.k + coalesce(g.j, 0) AS _rn, s.* EXCLUDE (k)
+                FROM s ASOF LEFT JOIN g ON s.k > g.before ORDER BY s.k""")
+        con.execute("DROP TABLE IF EXISTS _ing_scan")
+        con.execute("DROP TABLE IF EXISTS _ing_gaps")
+
+    def check_accounting(self, seen: int) -> None:
+        """Raise if the reader saw fewer rows than the file physically holds."""
+        if self.file.format != "csv" or self.src.path.suffix.lower() == ".gz" \
+                or self.file.encoding == "utf-16":
+            return
+        physical, has_quote = _count_physical_rows(self.src.path)
+        if (not has_quote and seen != physical) or seen > physical:
+            raise MiglinkError(f"row accounting failed: the file has {physical} data lines but "
+                               f"the CSV reader returned {seen} rows; please report this",
+                               file=self.src.path)
+
+
+def _code_expr(field: str, x: str, codes: dict[str, str | None]) -> tuple[str, str]:
+    """(canonical value expression, 'known missing' condition) for a coded field."""
+    parts = []
+    user = {k: v for k, v in codes.items() if v is not None}
+    if user:
+        parts.append("CASE " + x + " " + " ".join(f"WHEN {lit(k)} THEN {lit(v)}"
+                                                  for k, v in user.items()) + " END")
+        upper = {}
+        for k, v in user.items():
+            upper.setdefault(k.upper(), v)
+        parts.append(f"CASE upper({x}) " + " ".join(f"WHEN {lit(k)} THEN {lit(v)}"
+                                                   for k, v in upper.items()) + " END")
+    defaults = DEFAULT_CODES.get(field)
+    if defaults:
+        parts.append(f"CASE upper({x}) " + " ".join(f"WHEN {lit(k)} THEN {lit(v)}"
+                                                   for k, v in defaults.items()) + " END")
+    nulls = [k for k, v in codes.items() if v is None]
+    known_missing = (f"{x} IN ({', '.join(lit(k) for k in nulls)})" if nulls else "FALSE")
+    expr = parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+    if not parts:
+        expr = x
+    return expr, known_missing
+
+
+def _field_sql(src, fld: str, x: str, temporal: bool):
+    """(value expression, problem expression or None, join clause or None) for one field.
+
+    ``x`` is the trimmed raw VARCHAR expression (or a DATE for a temporal Parquet column).
+    The problem expression is evaluated only where the raw value is non-null and the
+    value is null."""
+    codes = src.codes.get(fld, {})
+    if fld in schema.DATE_FIELDS:
+        if temporal:
+            return x, "'unreadable date'", None
+        if src.date_format:
+            val = f"CAST(try_strptime({x}, {lit(src.date_format)}) AS DATE)"
+        else:
+            val = f"coalesce(TRY_CAST({x} AS DATE), CAST(TRY_CAST({x} AS TIMESTAMP) AS DATE))"
+        shape = date_shape(src.date_format)
+        problem = (f"CASE WHEN regexp_full_match({x}, {lit(shape)}) THEN 'impossible date' "
+                   "ELSE 'unreadable date' END")
+        return val, problem, None
+    if fld in schema.INT_FIELDS:
+        val = (f"CASE WHEN regexp_full_match({x}, '[+-]?[0-9]+(\\.0*)?') "
+               f"THEN TRY_CAST(TRY_CAST({x} AS DOUBLE) AS INTEGER) END")
+        return val, "'unreadable number'", None
+    if fld in schema.COUNTRY_FIELDS:
+        mapped, known_missing = _code_expr(fld, x, codes) if codes else (x, "FALSE")
+        alias = f"_cl_{fld}"
+        join = (f"LEFT JOIN _ing_countries AS {alias} ON {alias}.key = "
+                + SQL_KEY.format(x=mapped))
+        return f"{alias}.alpha3", f"CASE WHEN {known_missing} THEN NULL ELSE 'unknown country' END", join
+    if fld in DEFAULT_CODES or codes:
+        val, known_missing = _code_expr(fld, x, codes)
+        if fld not in DEFAULT_CODES:
+            # free-text field with a partial code map: unmapped values pass through
+            val = f"coalesce({val}, CASE WHEN {known_missing} THEN NULL ELSE {x} END)"
+            return val, None, None
+        return val, f"CASE WHEN {known_missing} THEN NULL ELSE 'unknown code' END", None
+    return x, None, None
+
+
+class Ingestor:
+    """Reads every source of a config into records/events/rejected/field_issues.
+
+    Parameters: ``con`` (DuckDB connection), ``config`` (:class:`~linkage.config.Config`),
+    ``progress`` (optional callable taking one message string). After :meth:`run`,
+    ``counts`` maps source name -> {input_rows, accepted, rejected, field_issues}.
+    """
+
+    def __init__(self, con, config, progress=None):
+        self.con, self.config, self.progress = con, config, progress
+        self.counts: dict[str, dict[str, int]] = {}
+
+    def _say(self, msg: str) -> None:
+        if self.progress is not None:
+            self.progress(msg)
+
+    def run(self) -> dict:
+        con = self.con
+        _create_tables(con)
+        create_lookup_table(con, "_ing_countries")
+        try:
+            for i, src in enumerate(self.config.sources):
+                t0 = time.perf_counter()
+                self._ingest_source(src, i)
+                c = self.counts[src.name]
+                self._say(f"ingest {src.name}: {c['input_rows']} rows, {c['accepted']} "
+                          f"accepted, {c['rejected']} rejected, {c['field_issues']} field "
+                          f"issues ({time.perf_counter() - t0:.1f} s)")
+        finally:
+            for t in ("_ing_countries", "_ing_raw", "_ing_parse_rej", "_ing_typed",
+                      "_ing_rej_errors", "_ing_rej_scans"):
+                con.execute(f"DROP TABLE IF EXISTS {t}")
+        return self.counts
+
+    def _ingest_source(self, src, index: int) -> None:
+        con = self.con
+        reader = _SourceReader(con, src, str(index))
+        reader.read()
+        header = list(reader.file.header)
+        pos = {}
+        for i, h in enumerate(header):
+            pos.setdefault(h, i)
+        if src.id not in pos:
+            raise MiglinkError(f"id column {src.id!r} is not in the header", file=src.path)
+
+        def raw_of(col: str) -> tuple[str, bool]:
+            if col not in pos:
+                raise MiglinkError(f"column {col!r} is not in the header "
+                                   f"({', '.join(header)})", file=src.path)
+            i = pos[col]
+            if i in reader.temporal:
+                return f"c{i}", True
+            return f"nullif(trim(c{i}), '')", False
+
+        fields = [f for f in src.fields if f in src.columns]
+        selects, joins, problems = [], [], {}
+        for f in fields:
+            x, temporal = raw_of(src.columns[f])
+            val, _problem, join = _field_sql(src, f, x, temporal)
+            selects.append(f"{f'CAST({x} AS VARCHAR)' if temporal else x} AS {ident('r_' + f)}")
+            selects.append(f"{val} AS {ident('v_' + f)}")
+            if join:
+                joins.append(join)
+            # the problem is evaluated later on the stored raw value r_<field>
+            _v, problem, _j = _field_sql(src, f, ident("r_" + f), False)
+            if problem:
+                problems[f] = "'unreadable date'" if temporal else problem
+        id_x, _ = raw_of(src.id)
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _ing_typed AS
+            SELECT _ing_raw._rn AS row_number, CAST({id_x} AS VARCHAR) AS record_id,
+                   {', '.join(selects) if selects else 'NULL AS _none'}
+            FROM _ing_raw {' '.join(joins)}""")
+        required = [f for f in schema.REQUIRED_EVENT_FIELDS[src.kind]]
+        reason_cases = [
+            "WHEN t.record_id IS NULL THEN 'missing_id: no value in id column ' || "
+            + lit(repr(src.id)),
+            "WHEN d.n > 1 THEN 'duplicate_id: id ' || t.record_id || ' is on ' || d.n || "
+            "' rows of the source (all copies rejected)'",
+        ]
+        for f in required:
+            if f in fields:
+                reason_cases.append(
+                    f"WHEN t.{ident('v_' + f)} IS NULL THEN 'unreadable_{f}: ' || "
+                    f"coalesce('cannot read ' || t.{ident('r_' + f)}, 'empty')")
+        header_json = ", ".join(f"{lit(h)}, c{i}" for h, i in _unique_names(header))
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _ing_class AS
+            WITH d AS (SELECT record_id, count(*) AS n FROM _ing_typed
+                       WHERE record_id IS NOT NULL GROUP BY record_id HAVING count(*) > 1)
+            SELECT t.row_number, CASE {' '.join(reason_cases)} END AS reason
+            FROM _ing_typed t LEFT JOIN d USING (record_id)""")
+        name = lit(src.name)
+        con.execute(f"""INSERT INTO rejected
+            SELECT {name}, row_number, reason, raw FROM _ing_parse_rej""")
+        con.execute(f"""INSERT INTO rejected
+            SELECT {name}, c.row_number, c.reason,
+                   CAST(json_object({header_json}) AS VARCHAR)
+            FROM _ing_class c JOIN _ing_raw r ON r._rn = c.row_number
+            WHERE c.reason IS NOT NULL ORDER BY c.row_number""")
+        rec_cols = [c for c, _t in RECORD_COLUMNS]
+        values = []
+        for c in rec_cols:
+            if c == "source":
+                values.append(name)
+            elif c == "kind":
+                values.append(lit(src.kind))
+            elif c in ("record_id", "row_number"):
+                values.append(f"t.{c}")
+            elif c in fields:
+                values.append(f"t.{ident('v_' + c)}")
+            else:
+                values.append("NULL")
+        con.execute(f"""INSERT INTO records ({', '.join(rec_cols)})
+            SELECT {', '.join(values)} FROM _ing_typed t JOIN _ing_class c USING (row_number)
+            WHERE c.reason IS NULL ORDER BY t.row_number""")
+        issue_parts = []
+        for f, problem in problems.items():
+            r, v = ident("r_" + f), ident("v_" + f)
+            issue_parts.append(
+                f"SELECT {name}, t.record_id, {lit(f)}, {r}, {problem} AS problem, "
+                f"t.row_number AS rn, {list(src.fields).index(f)} AS fo "
+                f"FROM _ing_typed t JOIN _ing_class c USING (row_number) "
+                f"WHERE c.reason IS NULL AND {r} IS NOT NULL AND {v} IS NULL")
+        if issue_parts:
+            con.execute(f"""INSERT INTO field_issues
+                SELECT * EXCLUDE (rn, fo) FROM ({' UNION ALL '.join(issue_parts)})
+                WHERE problem IS NOT NULL ORDER BY rn, fo""")
+        self._events(src)
+
+        parse_rej = con.execute("SELECT count(*) FROM _ing_parse_rej").fetchone()[0]
+        typed = con.execute("SELECT count(*) FROM _ing_typed").fetchone()[0]
+        accepted, rejected, issues = con.execute(f"""SELECT
+            (SELECT count(*) FROM records WHERE source = {name}),
+            (SELECT count(*) FROM rejected WHERE source = {name}),
+            (SELECT count(*) FROM field_issues WHERE source = {name})""").fetchone()
+        input_rows = typed + parse_rej
+        reader.check_accounting(input_rows)
+        if accepted + rejected != input_rows:  # pragma: no cover - an internal invariant
+            raise MiglinkError(f"row accounting failed: {input_rows} input rows but "
+                               f"{accepted} accepted + {rejected} rejected", file=src.path)
+        self.counts[src.name] = {"input_rows": int(input_rows), "accepted": int(accepted),
+                                 "rejected": int(rejected), "field_issues": int(issues)}
+        con.execute("DROP TABLE IF EXISTS _ing_class")
+
+    def _events(self, src) -> None:
+        specs = _EVENTS[src.kind]
+        if not specs:
+            return
+        con = self.con
+        ev_cols = [c for c, _t in EVENT_COLUMNS]
+        parts = []
+        for sub, (etype, date_field) in enumerate(specs):
+            cols = []
+            for c in ev_cols:
+                if c == "event_date":
+                    cols.append(f"{date_field} AS event_date")
+                elif c == "event_type":
+                    cols.append(f"{etype} AS event_type")
+                elif c == "event_seq":
+                    cols.append(f"{sub} AS _sub")
+                else:
+                    cols.append(c)
+            parts.append(f"SELECT row_number, {', '.join(cols)} FROM records "
+                         f"WHERE source = {lit(src.name)} AND {date_field} IS NOT NULL")
+        offset = con.execute("SELECT coalesce(max(event_seq), 0) FROM events").fetchone()[0]
+        select = ", ".join(
+            f"{offset} + row_number() OVER (ORDER BY row_number, _sub)" if c == "event_seq"
+            else c for c in ev_cols)
+        con.execute(f"""INSERT INTO events ({', '.join(ev_cols)})
+            SELECT {select} FROM ({' UNION ALL '.join(parts)}) ORDER BY row_number, _sub""")
+
+
+def _unique_names(header: list[str]) -> list[tuple[str, int]]:
+    """Header names made unique for the raw JSON (a repeated name gets a _2, _3 suffix)."""
+    seen: dict[str, int] = {}
+    out = []
+    for i, h in enumerate(header):
+        name = h or f"column{i + 1}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}_{seen[name]}"
+        else:
+            seen[name] = 1
+        out.append((name, i))
+    return out
+
+
+def ingest(con, config, progress=None) -> dict:
+    """Read every source of ``config`` into the DuckDB tables ``records``, ``events``,
+    ``rejected`` and ``field_issues`` (replacing them); return per-source counts
+    {input_rows, accepted, rejected, field_issues}.
+
+    A row is rejected only when it cannot be identified (id missing, or duplicated within
+    the source: every copy is rejected, since none can be told apart) or when the event its
+    kind needs cannot be read (border: crossing_date, direction), or when the CSV reader
+    cannot split it into the header's fields (ragged rows, broken quoting). Unreadable
+    optional values become NULL with a ``field_issues`` row. DESIGN.md "Outputs".
+    """
+    return Ingestor(con, config, progress).run()
