@@ -1,0 +1,296 @@
+"""The Fellegi-Sunter model built from the fields a run maps (DESIGN.md, "Engines").
+
+:func:`build_settings` turns the set of canonical fields present in ``linkage_keys`` into a
+Splink 5 settings dict: one comparison per field group present (any subset works), blocking
+rules that survive transliteration (phonetic and order-free name keys, birth date, document
+number), EM training rules and deterministic rules for the prior. Every level carries prior
+m and u probabilities (Fellegi & Sunter 1969; values in the range reported by Winkler 1990
+and Enamorado et al. 2019), so that inputs too small to train still link sensibly; on larger
+inputs u is re-estimated by random sampling and m by EM (Splink).
+
+Config overrides (``linkage`` section, docs/internals.md): ``blocking_rules`` (list of SQL
+conditions on ``l.``/``r.`` columns of ``linkage_keys``), ``em_blocking_rules``,
+``comparisons`` ({name: Splink comparison dict, or null to drop}), ``max_pairs``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import MiglinkError
+
+#: linkage_keys columns used by each comparison.
+COMPARISON_COLUMNS: dict[str, tuple[str, ...]] = {
+    "given_name": ("given_std", "given_nysiis", "given_metaphone", "given_skel", "family_std",
+                   "name_key"),
+    "family_name": ("family_std", "family_nysiis", "family_metaphone", "family_skel",
+                    "given_std", "name_key"),
+    "birth_date": ("birth_y", "birth_m", "birth_d"),
+    "sex": ("sex",),
+    "citizenship": ("citizenship",),
+    "birth_country": ("birth_country",),
+    "document_number": ("doc",),
+    "address": ("address_std",),
+    "locality": ("locality_std",),
+    "postcode": ("postcode_std",),
+    "region": ("region_std",),
+}
+
+#: canonical fields (records) -> comparison that uses them.
+FIELD_TO_COMPARISON: dict[str, tuple[str, ...]] = {
+    "given_name": ("given_name", "family_name"), "family_name": ("given_name", "family_name"),
+    "full_name": ("given_name", "family_name"),
+    "birth_date": ("birth_date",), "birth_year": ("birth_date",), "sex": ("sex",),
+    "citizenship": ("citizenship",), "birth_country": ("birth_country",),
+    "document_number": ("document_number",), "address": ("address",),
+    "locality": ("locality",), "postcode": ("postcode",), "region": ("region",),
+}
+
+
+def _lvl(sql, label, m, u, tf=None, null=False):
+    # written as l.col / r.col for readability; Splink comparison levels use col_l / col_r
+    sql = re.sub(r"\b([lr])\.(\w+)", r"\2_\1", sql)
+    d = {"sql_condition": sql, "label_for_charts": label}
+    if null:
+        d["is_null_level"] = True
+        return d
+    d["m_probability"], d["u_probability"] = m, u
+    if tf:
+        d["tf_adjustment_column"] = tf
+        d["tf_adjustment_weight"] = 1.0
+    return d
+
+
+def name_comparison(x: str, y: str) -> dict:
+    """Given or family name (``x``; ``y`` the other part): exact (TF-adjusted), swapped or
+    reordered, close (Jaro-Winkler ≥ 0.92 or one a prefix of the other: MRZ truncation),
+    phonetic (NYSIIS, Metaphone or transliteration skeleton equal), Jaro-Winkler ≥ 0.8,
+    a shared token, else."""
+    xs, ys = f"{x}_std", f"{y}_std"
+    jw = f"jaro_winkler_similarity(l.{xs}, r.{xs})"
+    return {
+        "output_column_name": f"{x}_name",
+        "comparison_description": f"{x} name: exact, swapped, close, phonetic, fuzzy, token",
+        "comparison_levels": [
+            _lvl(f"l.{xs} IS NULL OR r.{xs} IS NULL", "null", 0, 0, null=True),
+            _lvl(f"l.{xs} = r.{xs}", "exact", 0.80, 0.002, tf=xs),
+            _lvl(f"l.name_key = r.name_key OR l.{xs} = r.{ys} OR l.{ys} = r.{xs}",
+                 "swapped or reordered", 0.03, 0.0005),
+            _lvl(f"{jw} >= 0.92 OR (least(length(l.{xs}), length(r.{xs})) >= 4 AND "
+                 f"(starts_with(l.{xs}, r.{xs}) OR starts_with(r.{xs}, l.{xs})))",
+                 "close (JW>=0.92 or truncated)", 0.07, 0.003),
+            _lvl(f"l.{x}_nysiis = r.{x}_nysiis OR l.{x}_metaphone = r.{x}_metaphone OR "
+                 f"l.{x}_skel = r.{x}_skel", "phonetic", 0.04, 0.005),
+            _lvl(f"{jw} >= 0.8", "JW>=0.8", 0.02, 0.03),
+            _lvl(f"len(list_intersect(string_split(l.{xs}, ' '), string_split(r.{xs}, ' ')))"
+                 " > 0", "shared token", 0.02, 0.01),
+            _lvl("ELSE", "else", 0.02, 0.9495),
+        ],
+    }
+
+
+def birth_date_comparison() -> dict:
+    """Birth date from its parts: exact, day/month swapped, year only (one side has no
+    month/day), one component off (two of year, month, day equal), else."""
+    return {
+        "output_column_name": "birth_date",
+        "comparison_description": "birth date: exact, day/month swap, year only, one off",
+        "comparison_levels": [
+            _lvl("l.birth_y IS NULL OR r.birth_y IS NULL", "null", 0, 0, null=True),
+            _lvl("l.birth_y = r.birth_y AND l.birth_m = r.birth_m AND l.birth_d = r.birth_d", "exact", 0.85, 0.0002),
+            _lvl("l.birth_y = r.birth_y AND l.birth_m = r.birth_d AND l.birth_d = r.birth_m", "day/month swapped",
+                 0.02, 0.0002),
+            _lvl("l.birth_y = r.birth_y AND (l.birth_m IS NULL OR r.birth_m IS NULL)", "year only", 0.04, 0.015),
+            _lvl("coalesce((l.birth_y = r.birth_y)::INT, 0) + coalesce((l.birth_m = r.birth_m)::INT, 0) "
+                 "+ coalesce((l.birth_d = r.birth_d)::INT, 0) = 2", "one component off", 0.06, 0.005),
+            _lvl("ELSE", "else", 0.03, 0.9796),
+        ],
+    }
+
+
+def exact_comparison(name: str, col: str, m: float, u: float) -> dict:
+    return {
+        "output_column_name": name,
+        "comparison_description": f"{name}: exact, else",
+        "comparison_levels": [
+            _lvl(f"l.{col} IS NULL OR r.{col} IS NULL", "null", 0, 0, null=True),
+            _lvl(f"l.{col} = r.{col}", "exact", m, u),
+            _lvl("ELSE", "else", 1 - m, 1 - u),
+        ],
+    }
+
+
+def document_comparison() -> dict:
+    """Document number: exact, Levenshtein ≤ 2 (typos, OCR), else (renewed documents
+    differ, so the else level keeps a sizeable m)."""
+    return {
+        "output_column_name": "document_number",
+        "comparison_description": "document number: exact, edit distance <= 2, else",
+        "comparison_levels": [
+            _lvl("l.doc IS NULL OR r.doc IS NULL", "null", 0, 0, null=True),
+            _lvl("l.doc = r.doc", "exact", 0.6, 1e-6),
+            _lvl("levenshtein(l.doc, r.doc) <= 2", "edit distance <= 2", 0.1, 1e-4),
+            _lvl("ELSE", "else", 0.3, 1 - 1e-4 - 1e-6),
+        ],
+    }
+
+
+def text_comparison(name: str, col: str, m_exact: float, u_exact: float) -> dict:
+    return {
+        "output_column_name": name,
+        "comparison_description": f"{name}: exact, JW>=0.9, shared token, else",
+        "comparison_levels": [
+            _lvl(f"l.{col} IS NULL OR r.{col} IS NULL", "null", 0, 0, null=True),
+            _lvl(f"l.{col} = r.{col}", "exact", m_exact, u_exact, tf=col),
+            _lvl(f"jaro_winkler_similarity(l.{col}, r.{col}) >= 0.9", "JW>=0.9", 0.15,
+                 u_exact * 5),
+            _lvl(f"len(list_intersect(string_split(l.{col}, ' '), string_split(r.{col}, ' ')))"
+                 " > 1", "shared tokens", 0.05, u_exact * 10),
+            _lvl("ELSE", "else", 0.8 - m_exact, 1 - u_exact * 16),
+        ],
+    }
+
+
+def default_comparisons(comparisons: set[str]) -> list[dict]:
+    """The default comparisons for the comparison names present, in a fixed order."""
+    out = []
+    if "given_name" in comparisons:
+        out.append(name_comparison("given", "family"))
+    if "family_name" in comparisons:
+        out.append(name_comparison("family", "given"))
+    if "birth_date" in comparisons:
+        out.append(birth_date_comparison())
+    if "sex" in comparisons:
+        out.append(exact_comparison("sex", "sex", 0.98, 0.5))
+    if "citizenship" in comparisons:
+        out.append(exact_comparison("citizenship", "citizenship", 0.95, 0.2))
+    if "birth_country" in comparisons:
+        out.append(exact_comparison("birth_country", "birth_country", 0.95, 0.2))
+    if "document_number" in comparisons:
+        out.append(document_comparison())
+    if "address" in comparisons:
+        out.append(text_comparison("address", "address_std", 0.6, 0.0005))
+    if "locality" in comparisons:
+        out.append(text_comparison("locality", "locality_std", 0.7, 0.02))
+    if "postcode" in comparisons:
+        out.append(exact_comparison("postcode", "postcode_std", 0.8, 0.02))
+    if "region" in comparisons:
+        out.append(exact_comparison("region", "region_std", 0.9, 0.2))
+    return out
+
+
+def default_blocking_rules(comparisons: set[str]) -> list[str]:
+    """Blocking rules kept broad under transliteration: phonetic name codes with birth
+    year, the order-free name key, full birth date, document number."""
+    names = "given_name" in comparisons
+    dob = "birth_date" in comparisons
+    rules = []
+    if names and dob:
+        rules += ["l.family_nysiis = r.family_nysiis AND l.birth_y = r.birth_y",
+                  "l.given_nysiis = r.given_nysiis AND l.birth_y = r.birth_y",
+                  "l.family_skel = r.family_skel AND l.given_skel = r.given_skel",
+                  "l.family_nysiis = r.given_nysiis AND l.given_nysiis = r.family_nysiis",
+                  "l.birth_y = r.birth_y AND l.birth_m = r.birth_m AND l.birth_d = r.birth_d"]
+    elif names:
+        rules += ["l.family_nysiis = r.family_nysiis AND l.given_nysiis = r.given_nysiis",
+                  "l.family_metaphone = r.family_metaphone AND "
+                  "l.given_metaphone = r.given_metaphone",
+                  "l.family_skel = r.family_skel AND l.given_skel = r.given_skel",
+                  "l.family_nysiis = r.given_nysiis AND l.given_nysiis = r.family_nysiis"]
+        if "postcode" in comparisons:
+            rules.append("l.family_nysiis = r.family_nysiis AND l.postcode_std = r.postcode_std")
+    elif dob:
+        rules.append("l.birth_y = r.birth_y AND l.birth_m = r.birth_m AND l.birth_d = r.birth_d")
+    if names:
+        rules.append("l.name_key = r.name_key")
+    if "document_number" in comparisons:
+        rules.append("l.doc = r.doc")
+    if not rules:
+        raise MiglinkError("linkage: no name, birth date or document number is mapped in any "
+                           "source; nothing to block on (set linkage.blocking_rules)")
+    return rules
+
+
+def default_em_rules(comparisons: set[str]) -> list[str]:
+    """EM sessions: each blocks on one field group so the others are trained."""
+    rules = []
+    if "birth_date" in comparisons:
+        rules.append("l.birth_y = r.birth_y AND l.birth_m = r.birth_m AND l.birth_d = r.birth_d")
+    if "given_name" in comparisons:
+        rules.append("l.family_nysiis = r.family_nysiis AND l.given_nysiis = r.given_nysiis")
+    if "document_number" in comparisons:
+        rules.append("l.doc = r.doc")
+    if "postcode" in comparisons and len(rules) < 2:
+        rules.append("l.postcode_std = r.postcode_std")
+    return rules
+
+
+def deterministic_rules(comparisons: set[str]) -> list[str]:
+    """Rules admitting almost no false matches, for the prior λ (Splink's direct estimate)."""
+    rules = []
+    if "given_name" in comparisons and "birth_date" in comparisons:
+        rules.append("l.name_key = r.name_key AND l.birth_y = r.birth_y AND l.birth_m = r.birth_m AND l.birth_d = r.birth_d")
+    if "document_number" in comparisons and "birth_date" in comparisons:
+        rules.append("l.doc = r.doc AND l.birth_y = r.birth_y")
+    if "document_number" in comparisons and "given_name" in comparisons:
+        rules.append("l.doc = r.doc AND l.family_nysiis = r.family_nysiis")
+    return rules
+
+
+@dataclass
+class ModelSpec:
+    """What the model compares and how it blocks; ``settings(link_type)`` is Splink's dict."""
+
+    comparisons: list[dict]
+    blocking_rules: list[str]
+    em_blocking_rules: list[str]
+    deterministic_rules: list[str]
+    probability_two_random_records_match: float = 1e-4
+
+    def settings(self, link_type: str) -> dict:
+        return {
+            "link_type": link_type,
+            "unique_id_column_name": "rid",
+            "comparisons": self.comparisons,
+            "blocking_rules_to_generate_predictions": list(self.blocking_rules),
+            "probability_two_random_records_match": self.probability_two_random_records_match,
+            "retain_matching_columns": True,
+            "retain_intermediate_calculation_columns": False,
+            "additional_columns_to_retain": ["source", "record_id"],
+            "max_iterations": 25,
+            "em_convergence": 1e-4,
+        }
+
+
+def build_spec(fields: set[str], linkage: dict | None = None) -> ModelSpec:
+    """The model for the canonical ``fields`` present, with ``linkage`` config overrides."""
+    linkage = linkage or {}
+    comps: set[str] = set()
+    for f in fields:
+        comps.update(FIELD_TO_COMPARISON.get(f, ()))
+    comparisons = default_comparisons(comps)
+    over = linkage.get("comparisons") or {}
+    if not isinstance(over, dict):
+        raise MiglinkError("linkage.comparisons must map a comparison name to a Splink "
+                           "comparison (or null to drop it)")
+    by_name = {c["output_column_name"]: c for c in comparisons}
+    for name, comp in over.items():
+        if comp is None:
+            by_name.pop(name, None)
+        elif isinstance(comp, dict) and "comparison_levels" in comp:
+            by_name[name] = {**comp, "output_column_name": name}
+        else:
+            raise MiglinkError(f"linkage.comparisons.{name}: expected a Splink comparison "
+                               "with comparison_levels, or null")
+    comparisons = list(by_name.values())
+    if not comparisons:
+        raise MiglinkError("linkage: no comparable person field is mapped in any source")
+    blocking = linkage.get("blocking_rules") or default_blocking_rules(comps)
+    em = linkage.get("em_blocking_rules") or default_em_rules(comps)
+    return ModelSpec(comparisons, list(blocking), list(em), deterministic_rules(comps))
+
+
+__all__ = ["ModelSpec", "build_spec", "default_blocking_rules", "default_comparisons",
+           "default_em_rules", "deterministic_rules", "name_comparison",
+           "birth_date_comparison", "document_comparison"]
