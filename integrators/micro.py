@@ -60,8 +60,9 @@ Stays (RESIDENCE.md)
       (``register`` .. ``deregistration``/``open``), or, census-only, present throughout
       (``census`` .. ``open``).
 
-    Each stay also carries ``purpose`` (entry crossing's, else the visa's) and
-    ``visa_category`` (the visa valid at the stay's start, else the first overlapping one).
+    Each stay also carries ``stay_seq``, ``days_present``, ``purpose`` (entry crossing's, else
+    the visa's), ``visa_category`` and ``visa_purpose`` (of the visa valid at the stay's start,
+    else the first one overlapping the stay).
     ``observed_until`` is ``cfg.residence.observed_until``, else the latest crossing.
 """
 
@@ -478,7 +479,8 @@ class MicroIntegrator:
                    nullif(concat_ws(',', 'start:' || c.start_repair, 'end:' || c.end_repair),
                           '') AS repair,
                    c.end_date - c.start_date AS days_present,
-                   coalesce(c.purpose, v.visa_purpose) AS purpose, v.visa_category
+                   coalesce(c.purpose, v.visa_purpose) AS purpose, v.visa_category,
+                   v.visa_purpose
             FROM cut c LEFT JOIN v ON v.person_id = c.person_id AND v.start_date = c.start_date
             ORDER BY c.person_id, stay_seq""")
 

@@ -1,0 +1,338 @@
+"""Micro-integration (integrators/micro.py): hand-worked precedence, conflicts, citizenship,
+crossing de-duplication, every stay repair (RESIDENCE.md), and invariants."""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import SimpleNamespace as NS
+
+import duckdb
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from integrators.micro import integrate
+
+D = dt.date.fromisoformat
+OU = D("2024-12-31")
+KINDS = {"border": "border", "visa": "visa", "census": "census", "reg": "register",
+         "ngo": "generic"}
+
+
+def make_cfg(observed_until=OU, country="NZL"):
+    return NS(country=country, sources=[NS(name=n, kind=k) for n, k in KINDS.items()],
+              residence=NS(rules=["12/16"], reference_dates=[D("2023-12-31")],
+                           observed_until=observed_until))
+
+
+def make_db(rows, with_death=False):
+    """``rows``: dicts with person_id, source and record fields, in source row order.
+    Builds records, clusters and events (border rows become crossings in row order)."""
+    cols = ["source", "record_id", "kind", "row_number", "sex", "birth_date", "birth_year",
+            "citizenship", "birth_country", "crossing_date", "direction", "purpose",
+            "valid_from", "valid_to", "visa_category", "census_date", "registration_date",
+            "deregistration_date"] + (["death_date"] if with_death else [])
+    recs, clus, evs = [], [], []
+    for i, r in enumerate(rows):
+        r = dict(r)
+        rid = r.pop("record_id", f"{r['source']}{i}")
+        pid = r.pop("person_id")
+        rec = {c: None for c in cols}
+        rec.update(r, source=r["source"], record_id=rid, kind=KINDS[r["source"]],
+                   row_number=i + 1)
+        recs.append(rec)
+        clus.append({"source": r["source"], "record_id": rid, "person_id": pid})
+        if KINDS[r["source"]] == "border":
+            evs.append({"source": r["source"], "record_id": rid,
+                        "event_date": r["crossing_date"],
+                        "event_type": "crossing_" + r["direction"], "event_seq": i,
+                        "direction": r["direction"], "purpose": r.get("purpose"),
+                        "person_id": pid})
+    con = duckdb.connect()
+    date_cols = [c for c in cols if c.endswith("_date") or c.startswith("valid")]
+    rdf = pd.DataFrame(recs, columns=cols)
+    for c in date_cols:
+        rdf[c] = pd.to_datetime(rdf[c])
+    con.register("r", rdf)
+    con.execute("CREATE TABLE records AS SELECT * REPLACE ("
+                + ", ".join(f"{c}::DATE AS {c}" for c in date_cols)
+                + ", birth_year::INTEGER AS birth_year) FROM r")
+    con.register("c", pd.DataFrame(clus))
+    con.execute("CREATE TABLE clusters AS SELECT source, record_id, person_id::BIGINT "
+                "AS person_id FROM c")
+    edf = pd.DataFrame(evs, columns=["source", "record_id", "event_date", "event_type",
+                                     "event_seq", "direction", "purpose", "person_id"])
+    edf["event_date"] = pd.to_datetime(edf["event_date"])
+    con.register("e", edf)
+    con.execute("CREATE TABLE events AS SELECT source, record_id, event_date::DATE AS "
+                "event_date, event_type, event_seq::BIGINT AS event_seq, direction, "
+                "purpose::VARCHAR AS purpose, person_id::BIGINT AS person_id FROM e "
+                "ORDER BY person_id, event_date, event_seq")
+    return con
+
+
+def cx(pid, date, direction, **kw):
+    return dict(person_id=pid, source="border", crossing_date=D(date), direction=direction,
+                **kw)
+
+
+def rows_of(con, sql):
+    return [tuple(r) for r in con.execute(sql).fetchall()]
+
+
+# ------------------------------------------------------------------ persons
+def test_precedence_frequency_tie_and_conflicts():
+    con = make_db([
+        # person 1: register says F; border x3 and visa say M -> register wins over frequency
+        dict(person_id=1, source="reg", sex="F", birth_date=D("1980-01-02"),
+             birth_country="AUS", registration_date=D("2015-01-01")),
+        cx(1, "2020-01-05", "out", sex="M"), cx(1, "2020-02-05", "in", sex="M"),
+        cx(1, "2020-03-05", "out", sex="M"),
+        dict(person_id=1, source="visa", sex="M", birth_country="AUS",
+             valid_from=D("2019-01-01"), valid_to=D("2019-06-01")),
+        # person 2: no register; two censuses disagree on birth date (tie -> earliest);
+        # visas: AUS twice, GBR once -> AUS (census, higher precedence, has none)
+        dict(person_id=2, source="census", birth_date=D("1990-05-03"),
+             census_date=D("2023-03-07")),
+        dict(person_id=2, source="census", birth_date=D("1990-05-02"),
+             census_date=D("2023-03-07")),
+        dict(person_id=2, source="visa", birth_country="AUS", birth_date=D("1990-05-03"),
+             valid_from=D("2020-01-01")),
+        dict(person_id=2, source="visa", birth_country="AUS", valid_from=D("2021-01-01")),
+        dict(person_id=2, source="visa", birth_country="GBR", valid_from=D("2022-01-01")),
+    ])
+    integrate(con, make_cfg())
+    p = con.execute("SELECT person_id, sex, birth_date, birth_year, birth_country, sources, "
+                    "n_records, n_conflicts FROM persons ORDER BY 1").fetchall()
+    assert p[0] == (1, "F", D("1980-01-02"), 1980, "AUS", "border,reg,visa", 5, 1)
+    # birth_date: census tie 1990-05-02 vs -03 -> the earlier; birth_country 2:1 -> AUS
+    assert p[1] == (2, None, D("1990-05-02"), 1990, "AUS", "census,visa", 5, 2)
+    conf = rows_of(con, "SELECT person_id, field, \"values\", detail, chosen "
+                        "FROM person_conflicts ORDER BY 1, 2")
+    assert conf == [
+        (1, "sex", ["F", "M"], "F: reg×1; M: border×3, visa×1", "F"),
+        (2, "birth_country", ["AUS", "GBR"], "AUS: visa×2; GBR: visa×1", "AUS"),
+        (2, "birth_date", ["1990-05-02", "1990-05-03"],
+         "1990-05-02: census×1; 1990-05-03: census×1, visa×1", "1990-05-02"),
+    ]
+
+
+def test_citizenship_naturalisation_and_native_born():
+    con = make_db([
+        # 1: visa as IND (2019), census as NZL (2023-03-07): naturalised by census day
+        dict(person_id=1, source="visa", citizenship="IND", birth_country="IND",
+             valid_from=D("2019-01-01"), valid_to=D("2020-01-01")),
+        dict(person_id=1, source="census", citizenship="NZL", census_date=D("2023-03-07")),
+        # border evidence is ignored when register/visa/census evidence exists
+        cx(1, "2024-01-01", "out", citizenship="IND"),
+        # 2: native-born citizen in the register only
+        dict(person_id=2, source="reg", citizenship="NZL", birth_country="NZL",
+             registration_date=D("1990-01-01")),
+        # 3: foreign throughout (border and generic list only)
+        cx(3, "2023-01-01", "in", citizenship="FJI", birth_country="FJI"),
+        dict(person_id=3, source="ngo", citizenship="FJI"),
+        # 4: register says NZL (extract), later... visa without a citizenship value after it
+        dict(person_id=4, source="reg", citizenship="NZL",
+             registration_date=D("2010-01-01"), deregistration_date=D("2015-01-01")),
+        dict(person_id=4, source="visa", valid_from=D("2018-01-01")),
+        dict(person_id=4, source="census", citizenship="TON", census_date=D("2023-03-07")),
+    ])
+    integrate(con, make_cfg())
+    got = rows_of(con, "SELECT person_id, citizenship, citizen, naturalisation_date, "
+                       "native_born, n_conflicts FROM persons ORDER BY 1")
+    assert got == [
+        (1, "NZL", True, D("2023-03-07"), False, 0),  # change explained: no conflict
+        (2, "NZL", True, None, True, 0),
+        (3, "FJI", False, None, False, 0),
+        (4, "TON", False, None, None, 1),  # NZL then TON: unexplained
+    ]
+    assert rows_of(con, "SELECT chosen FROM person_conflicts WHERE person_id = 4") == [("TON",)]
+
+
+def test_death_date_null_without_source_and_resolved_with_one():
+    con = make_db([cx(1, "2023-01-01", "in")])
+    integrate(con, make_cfg())
+    assert rows_of(con, "SELECT death_date FROM persons") == [(None,)]
+    con = make_db([cx(1, "2023-01-01", "in"),
+                   dict(person_id=1, source="reg", death_date=D("2023-06-01"),
+                        registration_date=D("2023-01-02"))], with_death=True)
+    integrate(con, make_cfg())
+    assert rows_of(con, "SELECT death_date FROM persons") == [(D("2023-06-01"),)]
+    # the open stay ends on the death date
+    assert rows_of(con, "SELECT start_date, end_date, end_repair, days_present FROM stays") \
+        == [(D("2023-01-01"), D("2023-06-01"), "death", 151)]
+
+
+# ------------------------------------------------------------------ crossings
+def test_crossings_duplicates_removed_and_seq_keeps_row_order():
+    con = make_db([
+        cx(1, "2023-01-01", "in"), cx(1, "2023-01-01", "in"),   # duplicated source row
+        cx(1, "2023-02-01", "out"), cx(1, "2023-02-01", "in"),  # day trip: out then in
+        cx(1, "2023-03-01", "out"),
+        cx(2, "2023-01-01", "in"), cx(2, "2023-01-01", "out"),  # transit, not duplicates
+    ])
+    counts = integrate(con, make_cfg())
+    assert counts["duplicates_removed"] == 1
+    assert rows_of(con, "SELECT * FROM crossings") == [
+        (1, D("2023-01-01"), "in", 1), (1, D("2023-02-01"), "out", 1),
+        (1, D("2023-02-01"), "in", 2), (1, D("2023-03-01"), "out", 1),
+        (2, D("2023-01-01"), "in", 1), (2, D("2023-01-01"), "out", 2)]
+    # stays: Jan 1 - Feb 1 (31 days) and Feb 1 - Mar 1 (28): the day trip removes no day
+    assert rows_of(con, "SELECT person_id, start_date, end_date, days_present FROM stays") == [
+        (1, D("2023-01-01"), D("2023-02-01"), 31), (1, D("2023-02-01"), D("2023-03-01"), 28),
+        (2, D("2023-01-01"), D("2023-01-01"), 0)]
+
+
+# ------------------------------------------------------------------ stays: repairs
+STAY_COLS = ("start_date, end_date, start_observed, end_observed, start_repair, end_repair, "
+             "days_present")
+
+
+def test_repair_two_arrivals_in_a_row_imputes_departure_at_midpoint():
+    # in Jan 1, in Jan 12: out imputed on Jan 1 + floor(11 / 2) = Jan 6; then open to OU
+    con = make_db([cx(1, "2023-01-01", "in"), cx(1, "2023-01-12", "in")])
+    counts = integrate(con, make_cfg())
+    assert counts["imputed_crossings"] == 1
+    assert rows_of(con, f"SELECT {STAY_COLS} FROM stays") == [
+        (D("2023-01-01"), D("2023-01-06"), True, False, None, "imputed_crossing", 5),
+        # open: present through 2024-12-31, so end = 2025-01-01 and 720 days present
+        (D("2023-01-12"), D("2025-01-01"), True, False, None, "open", 720)]
+    assert rows_of(con, "SELECT repair FROM stays") == [
+        ("end:imputed_crossing",), ("end:open",)]
+
+
+def test_repair_two_departures_in_a_row_imputes_arrival_and_history_starting_with_exit():
+    # person 2 fixes the data start at 2023-01-01; person 1: out Mar 1, out Mar 11
+    con = make_db([cx(2, "2023-01-01", "in"), cx(2, "2023-01-02", "out"),
+                   cx(1, "2023-03-01", "out"), cx(1, "2023-03-11", "out")])
+    integrate(con, make_cfg())
+    assert rows_of(con, f"SELECT {STAY_COLS} FROM stays WHERE person_id = 1") == [
+        # present from the start of the data (no other evidence) until the first exit
+        (D("2023-01-01"), D("2023-03-01"), False, True, "data_start", None, 59),
+        # in imputed on Mar 1 + floor(10 / 2) = Mar 6
+        (D("2023-03-06"), D("2023-03-11"), False, True, "imputed_crossing", None, 5)]
+
+
+@pytest.mark.parametrize("extra, start, repair", [
+    # registration after the data start and before the exit: present from registration
+    ([dict(source="reg", registration_date=D("2023-02-01"))], D("2023-02-01"), "register"),
+    # registration before the data start: clamped to the data start
+    ([dict(source="reg", registration_date=D("2020-02-01"))], D("2023-01-01"), "data_start"),
+    ([dict(source="visa", valid_from=D("2023-02-10"), valid_to=D("2023-12-31"))],
+     D("2023-02-10"), "visa"),
+    # counted by a census (Jan 20) before the visa start: present by census day at least
+    ([dict(source="visa", valid_from=D("2023-02-10")),
+      dict(source="census", census_date=D("2023-01-20"))], D("2023-01-20"), "census"),
+    # a census alone bounds nothing from below: the data start
+    ([dict(source="census", census_date=D("2023-01-20"))], D("2023-01-01"), "data_start"),
+])
+def test_repair_start_of_history_starting_with_exit_uses_other_sources(extra, start, repair):
+    con = make_db([cx(2, "2023-01-01", "in"), cx(2, "2023-01-02", "out"),
+                   cx(1, "2023-03-01", "out")] + [dict(person_id=1, **e) for e in extra])
+    integrate(con, make_cfg())
+    assert rows_of(con, "SELECT start_date, end_date, start_repair, start_observed "
+                        "FROM stays WHERE person_id = 1") == [
+        (start, D("2023-03-01"), repair, False)]
+
+
+def test_persons_without_crossings_register_periods_merged_and_census_only():
+    con = make_db([
+        cx(9, "2023-01-01", "in"),  # data start 2023-01-01
+        # overlapping register records merge; a later period stays separate
+        dict(person_id=1, source="reg", registration_date=D("2023-02-01"),
+             deregistration_date=D("2023-05-01")),
+        dict(person_id=1, source="reg", registration_date=D("2023-04-01"),
+             deregistration_date=D("2023-06-01")),
+        dict(person_id=1, source="reg", registration_date=D("2024-01-01")),
+        dict(person_id=2, source="census", census_date=D("2023-03-07")),
+        dict(person_id=3, source="visa", valid_from=D("2023-03-07")),  # no presence
+    ])
+    integrate(con, make_cfg(observed_until=D("2024-06-30")))
+    assert rows_of(con, "SELECT person_id, start_date, end_date, start_repair, end_repair "
+                        "FROM stays WHERE person_id <> 9") == [
+        (1, D("2023-02-01"), D("2023-06-01"), "register", "deregistration"),
+        (1, D("2024-01-01"), D("2024-07-01"), "register", "open"),
+        (2, D("2023-01-01"), D("2024-07-01"), "census", "open")]
+    assert rows_of(con, "SELECT person_id, initial_status FROM residence_persons "
+                        "ORDER BY 1") == [(1, "resident"), (2, "resident"), (3, None),
+                                          (9, None)]
+
+
+def test_residence_persons_initial_status_and_permit():
+    con = make_db([
+        # 1: registered before the first crossing -> resident
+        dict(person_id=1, source="reg", registration_date=D("2010-01-01")),
+        cx(1, "2023-01-10", "out"),
+        # 2: visa before an arrival -> non_resident; permit = latest valid_to
+        dict(person_id=2, source="visa", valid_from=D("2023-01-01"), valid_to=D("2023-06-30")),
+        dict(person_id=2, source="visa", valid_from=D("2023-06-01"), valid_to=D("2024-06-30")),
+        cx(2, "2023-01-05", "in"),
+        # 3: first visa starts after the first crossing -> left to the rule (NULL)
+        cx(3, "2023-01-05", "in"),
+        dict(person_id=3, source="visa", valid_from=D("2023-02-01"), valid_to=D("2023-03-01")),
+        # 4: counted by a census before the first crossing -> resident
+        dict(person_id=4, source="census", census_date=D("2018-03-06")),
+        cx(4, "2023-02-01", "in"),
+    ])
+    integrate(con, make_cfg())
+    assert rows_of(con, "SELECT person_id, initial_status, permit_valid_until "
+                        "FROM residence_persons ORDER BY 1") == [
+        (1, "resident", None), (2, "non_resident", D("2024-06-30")),
+        (3, None, D("2023-03-01")), (4, "resident", None)]
+
+
+# ------------------------------------------------------------------ invariants
+def presence_oracle(crossings, start, until):
+    """Days present in [start, until] by RESIDENCE.md, day by day (test oracle)."""
+    seq = []
+    for d, direction in crossings:   # impute the missed crossings
+        if seq and seq[-1][1] == direction:
+            x1 = seq[-1][0]
+            seq.append((x1 + dt.timedelta(days=(d - x1).days // 2),
+                        "out" if direction == "in" else "in"))
+        seq.append((d, direction))
+    state = seq[0][1] == "out"
+    days, i, d = 0, 0, start
+    while d <= until:
+        while i < len(seq) and seq[i][0] <= d:
+            state = seq[i][1] == "in"
+            i += 1
+        days += state
+        d += dt.timedelta(days=1)
+    return days
+
+
+histories = st.lists(st.lists(st.tuples(st.integers(0, 60), st.sampled_from(["in", "out"])),
+                              min_size=1, max_size=8), min_size=1, max_size=5)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(histories)
+def test_invariants_one_person_row_no_overlap_days_match_oracle(hist):
+    base = D("2023-01-01")
+    rows = []
+    for pid, h in enumerate(hist, start=1):
+        for off, direction in sorted(h, key=lambda t: t[0]):
+            rows.append(cx(pid, (base + dt.timedelta(days=off)).isoformat(), direction))
+    rows.append(dict(person_id=len(hist) + 1, source="ngo"))  # a person with no events
+    con = make_db(rows)
+    ou = base + dt.timedelta(days=70)
+    integrate(con, make_cfg(observed_until=ou))
+    # one persons row per person in clusters
+    assert rows_of(con, "SELECT count(DISTINCT person_id), count(*) FROM persons") == \
+        [(len(hist) + 1, len(hist) + 1)]
+    assert rows_of(con, "SELECT count(*) FROM clusters c ANTI JOIN persons p "
+                        "USING (person_id)") == [(0,)]
+    # stays never overlap and are well formed
+    assert rows_of(con, """
+        SELECT count(*) FROM (SELECT start_date, end_date,
+               lag(end_date) OVER (PARTITION BY person_id ORDER BY stay_seq) AS pe FROM stays)
+        WHERE start_date < pe OR end_date < start_date""") == [(0,)]
+    ds = con.execute("SELECT min(crossing_date) FROM crossings").fetchone()[0]
+    got = dict(rows_of(con, "SELECT person_id, sum(days_present) FROM stays GROUP BY 1"))
+    # crossings after de-duplication, in order
+    for pid in range(1, len(hist) + 1):
+        cs = rows_of(con, f"SELECT crossing_date, direction FROM crossings "
+                          f"WHERE person_id = {pid} ORDER BY crossing_date, seq")
+        assert got.get(pid, 0) == presence_oracle(cs, ds, ou), pid
