@@ -136,7 +136,7 @@ class MobilityClassifier:
                        AS entry,
                    coalesce(r.resident, false) OR n.person_id IS NOT NULL AS resident,
                    coalesce(r.provisional, false) AS provisional,
-                   p.start_repair IN ('register', 'census') AS no_crossings
+                   coalesce(p.start_repair IN ('register', 'census'), false) AS no_crossings
             FROM p LEFT JOIN _mo_res r ON r.person_id = p.person_id AND r.year = p.year
             LEFT JOIN ({no_cx_res}) n ON n.person_id = p.person_id""")
         self._mobility(con, min_days)
@@ -199,7 +199,7 @@ class MobilityClassifier:
                          CASE WHEN p_training AND max_nights < {min_days}
                               THEN 'training' END,
                          CASE WHEN trips >= 2 THEN 'circular' END,
-                         'other_temporary'], x -> x IS NOT NULL) AS all_types
+                         'other_temporary'], lambda x: x IS NOT NULL) AS all_types
                 FROM py LEFT JOIN recurring rc USING (person_id, year))
             SELECT person_id, year, all_types[1] AS mobility_type, trips, person_days,
                    days_touched,
