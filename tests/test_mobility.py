@@ -191,3 +191,35 @@ def test_missing_tables_are_a_one_line_error():
     con = duckdb.connect()
     with pytest.raises(MiglinkError, match="stays"):
         classify_mobility(con, cfg())
+
+
+def test_end_to_end_from_micro_integration():
+    """Sources -> integrators.micro -> hand-made residence -> mobility."""
+    from test_micro import cx, make_cfg, make_db as make_sources
+
+    from integrators.micro import integrate
+
+    # person 1 crosses weekly for work: 4 stays of 2 nights; the first exit of person 1
+    # is duplicated in the source (removed); person 2 is in the register only
+    rows = []
+    for a, b in (("01-10", "01-12"), ("01-17", "01-19"), ("02-01", "02-03"),
+                 ("02-10", "02-12")):
+        rows += [cx(1, f"2023-{a}", "in", purpose="work"), cx(1, f"2023-{b}", "out")]
+    rows.insert(2, cx(1, "2023-01-12", "out"))
+    rows.append(dict(person_id=2, source="reg", registration_date=D("2023-01-01")))
+    con = make_sources(rows)
+    counts = integrate(con, make_cfg(observed_until=D("2023-12-31")))
+    assert counts["duplicates_removed"] == 1
+    con.execute("CREATE TABLE residence AS SELECT person_id, DATE '2023-12-31' AS "
+                "reference_date, '12/16' AS rule, person_id = 2 AS resident, NULL AS status, "
+                "NULL::INTEGER AS days_present, false AS provisional FROM persons")
+    c = NS(country="NZL", sources=[], residence=NS(rules=["12/16"],
+                                                   reference_dates=[D("2023-12-31")],
+                                                   observed_until=D("2023-12-31")))
+    classify_mobility(con, c)
+    # 4 trips x 2 nights = 8 person-days; each stay touches 3 days = 12
+    assert mob(con) == [(1, 2023, "cross_border_worker", 4, 8, 12)]
+    sp = con.execute("SELECT visa_category, person_days, days_touched, persons "
+                     "FROM service_population ORDER BY 1").fetchall()
+    # person 2: registered Jan 1 (the data start is Jan 10) -> present Jan 10 .. Dec 31
+    assert [tuple(r) for r in sp] == [("none", 8, 12, 1), ("resident", 356, 356, 1)]
