@@ -1,0 +1,1050 @@
+"""The run report: one self-contained HTML file (``OUT/report.html``).
+
+:func:`write_report` reads whatever the run left in its DuckDB connection and output folder
+(DESIGN.md "Outputs"; docs/internals.md "Tables") and renders one section per stage of the
+pipeline; a stage that did not run is shown as "not run". The page holds only aggregates —
+counts, shares, model parameters — never names, birth dates, document numbers or raw values;
+counts of persons below the disclosure threshold (config ``disclosure.threshold``, default 5)
+are shown as suppressed (primary suppression, as in ``integrators/disclosure.py``).
+
+Charts are matplotlib (Agg) SVG inlined in the page; the page has no script and fetches
+nothing, so it opens offline and can be archived with the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+from linkage import schema
+from linkage.io import write_text
+
+from . import charts
+
+#: Section ids and headings, in page order (the browser test checks every heading).
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("inputs", "Inputs and row accounting"),
+    ("linkage", "Linkage quality"),
+    ("residence", "Residence"),
+    ("mobility", "Temporary mobility and service population"),
+    ("accounts", "Population accounts"),
+    ("mse", "Multiple systems estimation"),
+    ("tables", "Aggregate tables"),
+)
+
+NOT_RUN = "not run"
+AGE_TOP = 85  # the last 5-year age group is open: 85+
+
+
+# -- small value objects handed to the template --------------------------------------------
+@dataclass
+class Table:
+    """A rendered table: header, rows of (text, css class) cells, caption and notes."""
+    columns: list[str]
+    rows: list[list[tuple[str, str]]]
+    caption: str = ""
+    note: str = ""
+    collapsed: bool = False
+
+
+@dataclass
+class Section:
+    id: str
+    title: str
+    blocks: list = field(default_factory=list)
+    status: str = "ok"
+
+    def add(self, kind: str, **kw) -> None:
+        self.blocks.append({"kind": kind, **kw})
+
+    def para(self, text: str) -> None:
+        self.add("p", text=text)
+
+    def sub(self, text: str) -> None:
+        self.add("h3", text=text)
+
+    def missing(self, what: str, why: str) -> None:
+        self.add("notrun", what=what, why=why)
+
+    def table(self, t: Table) -> None:
+        self.add("table", table=t)
+
+    def chart(self, svg: str, caption: str = "") -> None:
+        self.add("chart", svg=svg, caption=caption)
+
+    def figures(self, items: list[tuple[str, str]]) -> None:
+        """Headline figures: (label, value) pairs shown as tiles."""
+        self.add("figures", items=items)
+
+
+# -- formatting -------------------------------------------------------------------------------
+def fmt_int(x) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)) or pd.isna(x):
+        return "–"
+    return f"{int(round(float(x))):,}"
+
+
+def fmt_num(x, digits: int = 3) -> str:
+    """Integers with thousands separators; other numbers to ``digits`` significant digits."""
+    if x is None or isinstance(x, str):
+        return "–" if x is None else x
+    try:
+        if pd.isna(x):
+            return "–"
+    except (TypeError, ValueError):
+        return str(x)
+    if isinstance(x, (bool, np.bool_)):
+        return "yes" if x else "no"
+    v = float(x)
+    if not math.isfinite(v):
+        return "−∞" if v < 0 else "∞"
+    if float(v).is_integer() and abs(v) < 1e15:
+        return f"{int(v):,}"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}g}"
+
+
+def fmt_pct(x, digits: int = 1) -> str:
+    if x is None or pd.isna(x):
+        return "–"
+    return f"{100 * float(x):.{digits}f}%"
+
+
+class Suppressor:
+    """Primary suppression of small counts: 0 < n < threshold is shown as ``<threshold``."""
+
+    def __init__(self, threshold: int = 5):
+        self.threshold = int(threshold)
+        self.used = False
+
+    def hidden(self, x) -> bool:
+        return x is not None and not pd.isna(x) and 0 < abs(float(x)) < self.threshold
+
+    def cell(self, x) -> tuple[str, str]:
+        if self.hidden(x):
+            self.used = True
+            return f"<{self.threshold}", "num supp"
+        return fmt_int(x), "num"
+
+    def chart_values(self, values) -> np.ndarray:
+        """Values for a chart: suppressed cells drawn as zero."""
+        v = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce").fillna(0), dtype=float)
+        small = (np.abs(v) > 0) & (np.abs(v) < self.threshold)
+        if small.any():
+            self.used = True
+        return np.where(small, 0.0, v)
+
+
+def df_table(df: pd.DataFrame, *, counts=(), numbers=(), pcts=(), supp: Suppressor | None = None,
+             labels: dict | None = None, caption: str = "", note: str = "",
+             collapsed: bool = False) -> Table:
+    """A :class:`Table` from a DataFrame: ``counts`` columns are suppressed when small."""
+    labels = labels or {}
+    rows = []
+    for rec in df.itertuples(index=False):
+        row = []
+        for col, val in zip(df.columns, rec):
+            if col in counts:
+                row.append(supp.cell(val) if supp else (fmt_int(val), "num"))
+            elif col in pcts:
+                row.append((fmt_pct(val), "num"))
+            elif col in numbers or (isinstance(val, (int, float, np.number))
+                                    and not isinstance(val, (bool, np.bool_))):
+                row.append((fmt_num(val), "num"))
+            elif isinstance(val, (dt.date, pd.Timestamp)):
+                row.append((pd.Timestamp(val).strftime("%Y-%m-%d"), ""))
+            else:
+                row.append(("–" if val is None or (not isinstance(val, str) and pd.isna(val))
+                            else str(val), ""))
+        rows.append(row)
+    return Table([labels.get(c, c.replace("_", " ")) for c in df.columns], rows, caption, note,
+                 collapsed)
+
+
+def _sql_str(path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _clean_reason(col: str) -> str:
+    """SQL that blanks quoted values out of a free-text reason, so no raw value is shown
+    and reasons that differ only in the value are counted together."""
+    return (f"regexp_replace(regexp_replace(CAST({col} AS VARCHAR), "
+            f"'''[^'']*''', '''…''', 'g'), '\"[^\"]*\"', '\"…\"', 'g')")
+
+
+# -- the report -------------------------------------------------------------------------------
+class Report:
+    """Builds the report of one run.
+
+    Parameters: ``con`` (the run's DuckDB connection), ``out_dir`` (the run's output folder),
+    ``cfg`` (a :class:`linkage.config.Config` or None), ``truth_dir`` (a synthetic world's
+    ``truth/`` folder or None). After :meth:`build`, ``sections`` holds the page content and
+    ``html`` the page.
+    """
+
+    def __init__(self, con, out_dir, cfg=None, truth_dir=None):
+        self.con = con
+        self.out_dir = Path(out_dir)
+        self.cfg = cfg
+        self.truth_dir = Path(truth_dir) if truth_dir else None
+        disclosure = getattr(cfg, "disclosure", None) or {}
+        # method "none" publishes counts as they are (internal use); otherwise suppress
+        th = 0 if disclosure.get("method") == "none" else disclosure.get("threshold", 5)
+        self.supp = Suppressor(5 if th is None else th)
+        self.country = getattr(cfg, "country", None)
+        self.sections: list[Section] = []
+        self.html: str | None = None
+        self._tables = {r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = current_schema() AND table_catalog = current_database()"
+        ).fetchall()}
+
+    # helpers
+    def has(self, *tables: str) -> bool:
+        return all(t in self._tables for t in tables)
+
+    def cols(self, table: str) -> list[str]:
+        if not self.has(table):
+            return []
+        return [r[0] for r in self.con.execute(f'DESCRIBE "{table}"').fetchall()]
+
+    def df(self, sql: str, params=None) -> pd.DataFrame:
+        return self.con.execute(sql, params or []).df()
+
+    def truth(self, name: str) -> Path | None:
+        if self.truth_dir is None:
+            return None
+        p = self.truth_dir / name
+        return p if p.exists() else None
+
+    # build
+    def build(self) -> "Report":
+        builders = {"inputs": self._inputs, "linkage": self._linkage,
+                    "residence": self._residence, "mobility": self._mobility,
+                    "accounts": self._accounts, "mse": self._mse, "tables": self._csv_tables}
+        for sid, title in SECTIONS:
+            sec = Section(sid, title)
+            try:
+                builders[sid](sec)
+            except Exception as exc:  # a broken section must not lose the rest of the report
+                warnings.warn(f"report section {title!r} failed: {exc!r}", stacklevel=2)
+                sec.blocks = []
+                sec.status = "failed"
+                # the class name only: an exception message might quote a data value
+                sec.missing("This section", f"could not be drawn ({type(exc).__name__}); "
+                                            "see the warning printed by the run")
+            if not sec.blocks:
+                sec.status = NOT_RUN
+                sec.missing("This section", "its inputs are absent from this run")
+            self.sections.append(sec)
+        self.html = self._render()
+        return self
+
+    # -- 1. inputs ----------------------------------------------------------------------------
+    def _inputs(self, sec: Section) -> None:
+        if not (self.has("records") or self.has("rejected")):
+            sec.status = NOT_RUN
+            sec.missing("Ingestion", "no records or rejected table in this run")
+            return
+        acc = (self.df("SELECT source, any_value(kind) AS kind, count(*) AS accepted "
+                       "FROM records GROUP BY source") if self.has("records") and
+               "kind" in self.cols("records") else
+               self.df("SELECT source, NULL AS kind, count(*) AS accepted FROM records "
+                       "GROUP BY source") if self.has("records")
+               else pd.DataFrame(columns=["source", "kind", "accepted"]))
+        rej = (self.df("SELECT source, count(*) AS rejected FROM rejected GROUP BY source")
+               if self.has("rejected") else pd.DataFrame(columns=["source", "rejected"]))
+        iss = (self.df("SELECT source, count(*) AS field_issues FROM field_issues "
+                       "GROUP BY source") if self.has("field_issues")
+               else pd.DataFrame(columns=["source", "field_issues"]))
+        cfg_src = pd.DataFrame([(s.name, s.kind) for s in getattr(self.cfg, "sources", [])],
+                               columns=["source", "cfg_kind"])
+        t = (cfg_src[["source"]].merge(acc[["source"]], how="outer")
+             .merge(rej[["source"]], how="outer").drop_duplicates())
+        t = t.merge(cfg_src, how="left").merge(acc, how="left").merge(rej, how="left") \
+             .merge(iss, how="left")
+        t["kind"] = t["kind"].fillna(t["cfg_kind"])
+        for c in ("accepted", "rejected", "field_issues"):
+            t[c] = pd.to_numeric(t[c]).fillna(0).astype("int64")
+        t["input_rows"] = t["accepted"] + t["rejected"]
+        t["rejected_share"] = np.where(t["input_rows"] > 0,
+                                       t["rejected"] / t["input_rows"].where(t["input_rows"] > 0, 1),
+                                       np.nan)
+        order = {s: i for i, s in enumerate(cfg_src["source"])}
+        t["_o"] = t["source"].map(order).fillna(len(order))
+        t = t.sort_values(["_o", "source"])[["source", "kind", "input_rows", "accepted",
+                                             "rejected", "rejected_share", "field_issues"]]
+        total = pd.DataFrame([{"source": "Total", "kind": "",
+                               **{c: t[c].sum() for c in ("input_rows", "accepted", "rejected",
+                                                          "field_issues")}}])
+        total["rejected_share"] = (total["rejected"] / total["input_rows"]
+                                   if total["input_rows"].iloc[0] else np.nan)
+        t = pd.concat([t, total[t.columns]], ignore_index=True)
+        sec.figures([("sources", fmt_int(len(t) - 1)),
+                     ("input rows", fmt_int(total["input_rows"].iloc[0])),
+                     ("accepted", fmt_int(total["accepted"].iloc[0])),
+                     ("rejected", fmt_int(total["rejected"].iloc[0]))])
+        sec.para("Every input row is either accepted (a row of <code>records</code>) or "
+                 "rejected (a row of <code>rejected</code>, with its reason): input rows = "
+                 "accepted + rejected for every source. A row is rejected only when it cannot "
+                 "be identified or its kind's required event cannot be read; an unreadable "
+                 "optional value is set to null and counted as a field issue.")
+        sec.table(df_table(t, numbers=("input_rows", "accepted", "rejected", "field_issues"),
+                           pcts=("rejected_share",),
+                           labels={"input_rows": "input rows", "rejected_share": "rejected %",
+                                   "field_issues": "field issues"},
+                           caption="Row accounting per source"))
+        if self.has("rejected"):
+            r = self.df(f"SELECT source, {_clean_reason('reason')} AS reason, count(*) AS rows "
+                        "FROM rejected GROUP BY ALL ORDER BY source, rows DESC, reason")
+            if len(r):
+                sec.table(df_table(r, numbers=("rows",),
+                                   caption="Rejected rows by reason",
+                                   note="Values quoted in a reason are blanked (…)."))
+            else:
+                sec.para("No input row was rejected.")
+        if self.has("field_issues"):
+            f = self.df(f"SELECT source, field, {_clean_reason('problem')} AS problem, "
+                        "count(*) AS rows FROM field_issues GROUP BY ALL "
+                        "ORDER BY source, field, rows DESC, problem")
+            if len(f):
+                sec.table(df_table(f, numbers=("rows",),
+                                   caption="Field issues by field and problem (value set to "
+                                           "null, row kept)",
+                                   note="The unreadable values themselves are in "
+                                        "field_issues.parquet and are not shown here."))
+            else:
+                sec.para("No field issues: every mapped value could be read.")
+        sec.para("Counts in this section are of input rows (records), not of persons, and are "
+                 "shown unsuppressed so that the accounting can be checked exactly.")
+
+    # -- 2. linkage ---------------------------------------------------------------------------
+    def _threshold(self) -> float | None:
+        lk = getattr(self.cfg, "linkage", None) or {}
+        th = lk.get("threshold") if isinstance(lk, dict) else None
+        return float(th) if th is not None else None
+
+    def _linkage(self, sec: Section) -> None:
+        any_part = False
+        th = self._threshold()
+        # pairs and match weights
+        sec.sub("Match-weight distribution")
+        if self.has("links") and "match_weight" in self.cols("links"):
+            any_part = True
+            s = self.df("SELECT count(*) AS n, min(match_weight) AS lo, max(match_weight) AS hi, "
+                        "count(*) FILTER (WHERE match_probability >= ?) AS above "
+                        "FROM links WHERE match_weight IS NOT NULL AND isfinite(match_weight)",
+                        [th if th is not None else 2.0]).iloc[0]
+            n = int(s["n"])
+            if n:
+                lo, hi = math.floor(float(s["lo"])), math.ceil(float(s["hi"]))
+                width = max(0.5, (hi - lo) / 40)
+                lo = math.floor(lo / width) * width
+                h = self.df(
+                    "SELECT CAST(floor((match_weight - ?) / ?) AS BIGINT) AS b, count(*) AS n "
+                    "FROM links WHERE isfinite(match_weight) GROUP BY b ORDER BY b",
+                    [lo, width])
+                nb = int(h["b"].max()) + 1
+                counts = np.zeros(nb)
+                counts[h["b"].to_numpy()] = h["n"].to_numpy()
+                edges = lo + width * np.arange(nb + 1)
+                thw = (math.log2(th / (1 - th)) if th is not None and 0 < th < 1 else None)
+                sec.chart(charts.histogram(
+                    edges, counts, xlabel="match weight (log2 Bayes factor)",
+                    ylabel="candidate pairs (log scale)", log=True, vline=thw,
+                    vline_label=f"threshold: match probability {th:g}" if thw is not None
+                    else ""),
+                    "Match weights of all scored candidate pairs. Pairs to the right of the "
+                    "threshold join one person; a clear valley between the two humps means the "
+                    "model separates matches from non-matches well.")
+                figs = [("scored pairs", fmt_int(n))]
+                if th is not None:
+                    figs.append((f"pairs with probability ≥ {th:g}", fmt_int(s["above"])))
+                sec.figures(figs)
+            else:
+                sec.para("No candidate pairs were scored (every blocking rule found none).")
+        else:
+            sec.missing("Match weights", "no links table in this run")
+        # model parameters
+        sec.sub("Model parameters (m and u probabilities)")
+        model = self._model_json()
+        if model is not None:
+            any_part = True
+            self._model_table(sec, model)
+        else:
+            sec.missing("Model parameters", f"no trained model JSON in {self.out_dir / 'linkage'}")
+        # clusters
+        sec.sub("Cluster sizes")
+        if self.has("clusters"):
+            any_part = True
+            self._clusters(sec)
+        else:
+            sec.missing("Clusters", "no clusters table in this run")
+        # evaluation
+        sec.sub("Evaluation against the truth")
+        self._evaluation(sec)
+        if not any_part:
+            sec.status = NOT_RUN
+
+    def _model_json(self) -> dict | None:
+        folder = self.out_dir / "linkage"
+        if not folder.is_dir():
+            return None
+        for p in sorted(folder.glob("*.json")):
+            try:
+                obj = json.loads(p.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(obj, dict) and isinstance(obj.get("comparisons"), list):
+                return obj
+        return None
+
+    def _model_table(self, sec: Section, model: dict) -> None:
+        rows = []
+        for comp in model["comparisons"]:
+            name = comp.get("output_column_name") or comp.get("comparison_description", "")
+            for lvl in comp.get("comparison_levels", []):
+                if lvl.get("is_null_level"):
+                    continue
+                m, u = lvl.get("m_probability"), lvl.get("u_probability")
+                m = m if isinstance(m, (int, float)) else np.nan
+                u = u if isinstance(u, (int, float)) else np.nan
+                bf = m / u if u and not pd.isna(u) and u > 0 else np.nan
+                rows.append({"comparison": name,
+                             "level": lvl.get("label_for_charts") or lvl.get("sql_condition", ""),
+                             "m": m, "u": u, "bayes_factor": bf,
+                             "match_weight": math.log2(bf) if bf and bf > 0 else np.nan})
+        df = pd.DataFrame(rows)
+        lam = model.get("probability_two_random_records_match")
+        if lam is not None:
+            sec.para(f"Prior probability that two random records match (λ): {fmt_num(lam)} "
+                     f"(prior match weight {fmt_num(math.log2(lam / (1 - lam)))}). Each "
+                     "comparison level adds its match weight log2(m/u) to the prior; m is the "
+                     "probability of the level among true matches, u among non-matches "
+                     "(Fellegi & Sunter 1969, estimated by EM as in Splink).")
+        if len(df):
+            sec.table(df_table(df, numbers=("m", "u", "bayes_factor", "match_weight"),
+                               labels={"bayes_factor": "Bayes factor m/u",
+                                       "match_weight": "match weight"},
+                               caption="Trained comparison levels (null levels omitted)"))
+
+    def _clusters(self, sec: Section) -> None:
+        d = self.df("""
+            WITH c AS (SELECT person_id, count(*) AS size, count(DISTINCT source) AS nsrc
+                       FROM clusters GROUP BY person_id)
+            SELECT CASE WHEN size >= 10 THEN '10+' ELSE CAST(size AS VARCHAR) END AS size,
+                   min(size) AS _o, count(*) AS persons, sum(size) AS records
+            FROM c GROUP BY 1 ORDER BY _o""")
+        tot = self.df("SELECT count(DISTINCT person_id) AS persons, count(*) AS records "
+                      "FROM clusters").iloc[0]
+        srcs = self.df("""
+            WITH c AS (SELECT person_id, count(DISTINCT source) AS nsrc FROM clusters
+                       GROUP BY person_id)
+            SELECT nsrc AS sources, count(*) AS persons FROM c GROUP BY 1 ORDER BY 1""")
+        sec.figures([("records", fmt_int(tot["records"])), ("persons", fmt_int(tot["persons"])),
+                     ("records per person", fmt_num(tot["records"] / max(tot["persons"], 1)))])
+        sec.chart(charts.bars(d["size"], self.supp.chart_values(d["persons"]),
+                              xlabel="records in the cluster", ylabel="persons"),
+                  "Cluster-size distribution: persons by the number of records linked to them.")
+        sec.table(df_table(d[["size", "persons", "records"]], counts=("persons", "records"),
+                           supp=self.supp, caption="Persons by cluster size",
+                           labels={"size": "records per person"}))
+        sec.table(df_table(srcs, counts=("persons",), supp=self.supp,
+                           labels={"sources": "number of sources"},
+                           caption="Persons by the number of sources they were found in"))
+
+    def _evaluation(self, sec: Section) -> None:
+        truth = self.truth("records.parquet")
+        if truth is None:
+            sec.missing("Evaluation", "no truth given (only the demo's synthetic world "
+                                      "has one)")
+            return
+        if not self.has("clusters"):
+            sec.missing("Evaluation", "no clusters table in this run")
+            return
+        try:
+            from linkage.evaluate import evaluate
+        except ImportError:
+            sec.missing("Evaluation", "linkage.evaluate is not available in this install")
+            return
+        clusters = self.df("SELECT source, record_id, person_id FROM clusters")
+        res = evaluate(clusters, pd.read_parquet(truth))
+        if not isinstance(res, dict):
+            res = {k: v for k, v in vars(res).items() if not k.startswith("_")}
+        rows = []
+        for level in ("pairwise", "cluster"):
+            vals = [res.get(f"{level}_{m}") for m in ("precision", "recall", "f1")]
+            if all(v is None for v in vals) and isinstance(res.get(level), dict):
+                vals = [res[level].get(m) for m in ("precision", "recall", "f1")]
+            if any(v is not None for v in vals):
+                rows.append({"measure": level, "precision": vals[0], "recall": vals[1],
+                             "F1": vals[2]})
+        if rows:
+            sec.table(df_table(pd.DataFrame(rows), numbers=("precision", "recall", "F1"),
+                               caption="Linkage against the synthetic truth",
+                               note="Pairwise: over all pairs of records of one person. "
+                                    "Cluster: a person counts as right only when its records "
+                                    "are exactly one true person's records."))
+        extra = {k: v for k, v in res.items() if isinstance(v, (int, float)) and
+                 not k.startswith(("pairwise_", "cluster_"))}
+        if extra:
+            sec.table(df_table(pd.DataFrame({"figure": list(extra), "value": list(extra.values())}),
+                               numbers=("value",), caption="Other evaluation figures"))
+        if not rows and not extra:
+            sec.missing("Evaluation", "linkage.evaluate returned no figures")
+
+    # -- 3. residence -------------------------------------------------------------------------
+    def _rules(self, available) -> list[str]:
+        cfg_rules = list(getattr(getattr(self.cfg, "residence", None), "rules", None) or [])
+        order = cfg_rules + [r for r in schema.RESIDENCE_RULES if r not in cfg_rules]
+        return [r for r in order if r in set(available)] + \
+               sorted(set(available) - set(order))
+
+    def _person_groups_sql(self) -> str | None:
+        """SELECT person_id, sex, birth_date, birth_year, native_born, citizen (SQL), or None."""
+        pc = set(self.cols("persons"))
+        rc = set(self.cols("residence_persons"))
+        if "person_id" not in pc | rc:
+            return None
+        ctry = _sql_str(self.country) if self.country else "NULL"
+
+        def pick(col, alias):
+            return f"p.{col}" if col in pc else (f"rp.{col}" if col in rc else f"NULL")
+
+        native = [f"{a}.native_born" for a, c in (("p", pc), ("rp", rc)) if "native_born" in c]
+        if "birth_country" in pc:
+            native.append(f"p.birth_country = {ctry}")
+        citizen = [f"{a}.citizen" for a, c in (("p", pc), ("rp", rc)) if "citizen" in c]
+        if "citizenship" in pc:
+            citizen.append(f"p.citizenship = {ctry}")
+        native = f"coalesce({', '.join(native)})" if native else "NULL"
+        citizen = f"coalesce({', '.join(citizen)})" if citizen else "NULL"
+        if pc and rc:
+            frm = "persons p FULL JOIN residence_persons rp USING (person_id)"
+            pid = "person_id"
+        elif pc:
+            frm, pid = "persons p", "p.person_id"
+        else:
+            frm, pid = "residence_persons rp", "rp.person_id"
+        birth_date = ("coalesce(p.birth_date, rp.birth_date)" if "birth_date" in pc and
+                      "birth_date" in rc else pick("birth_date", "birth_date"))
+        return (f"SELECT {pid} AS person_id, {pick('sex', 'sex')} AS sex, "
+                f"CAST({birth_date} AS DATE) AS birth_date, "
+                f"{pick('birth_year', 'birth_year')} AS birth_year, "
+                f"CAST({native} AS BOOLEAN) AS native_born, "
+                f"CAST({citizen} AS BOOLEAN) AS citizen FROM {frm}")
+
+    def _residence(self, sec: Section) -> None:
+        if not self.has("residence"):
+            sec.status = NOT_RUN
+            sec.missing("Residence", "no residence table in this run")
+            return
+        st = self.df("""
+            SELECT rule, CAST(reference_date AS DATE) AS reference_date,
+                   count(*) FILTER (WHERE resident) AS resident,
+                   count(*) FILTER (WHERE status = 'resident_present') AS resident_present,
+                   count(*) FILTER (WHERE status = 'resident_abroad') AS resident_abroad,
+                   count(*) FILTER (WHERE status = 'temporary_present') AS temporary_present,
+                   count(*) FILTER (WHERE status = 'provisional' OR status IS NULL)
+                       AS provisional
+            FROM residence GROUP BY ALL ORDER BY ALL""")
+        rules = self._rules(st["rule"].unique())
+        st["rule"] = pd.Categorical(st["rule"], rules, ordered=True)
+        st = st.sort_values(["rule", "reference_date"])
+        sec.para("Resident population at each reference date under each residence rule "
+                 "(RESIDENCE.md): <em>resident</em> = resident present + resident temporarily "
+                 "abroad (UN Annex I, resident population); <em>temporary present</em> is the "
+                 "temporary (non-resident) population present on the date; "
+                 "<em>provisional</em> counts persons whose status cannot be decided yet "
+                 "(12/16 window still open, or the date is after the end of the data).")
+        sec.sub("Stocks over time")
+        panels = {}
+        for rule in rules:
+            g = st[st["rule"] == rule]
+            x = [d.strftime("%Y-%m-%d") for d in pd.to_datetime(g["reference_date"])]
+            panels[rule] = {name: (x, self.supp.chart_values(g[col])) for name, col in
+                            (("resident", "resident"), ("temporary present", "temporary_present"),
+                             ("provisional", "provisional"))}
+        sec.chart(charts.small_multiples(panels, ylabel="persons"),
+                  "Resident, temporary-present and provisional persons at each reference date, "
+                  "one panel per rule.")
+        cnt = ("resident", "resident_present", "resident_abroad", "temporary_present",
+               "provisional")
+        sec.table(df_table(st.astype({"rule": str}), counts=cnt, supp=self.supp,
+                           labels={"reference_date": "reference date"},
+                           caption="Stocks by rule and reference date"))
+        self._flows(sec, rules)
+        self._pyramid_and_groups(sec, rules)
+        self._residence_truth(sec, rules)
+
+    def _flows(self, sec: Section, rules: list[str]) -> None:
+        sec.sub("Flows: immigration and emigration")
+        if not self.has("migration_events"):
+            sec.missing("Flows", "no migration_events table in this run")
+            return
+        mc = set(self.cols("migration_events"))
+        when = ("CASE WHEN rule = '12/16' OR decided_on IS NULL THEN event_date "
+                "ELSE decided_on END" if "decided_on" in mc else "event_date")
+        ret = ("count(*) FILTER (WHERE event = 'immigration' AND returning_citizen)"
+               if "returning_citizen" in mc else "NULL")
+        nat = ("count(*) FILTER (WHERE event = 'immigration' AND native_born)"
+               if "native_born" in mc else "NULL")
+        f = self.df(f"""
+            SELECT rule, year({when}) AS year,
+                   count(*) FILTER (WHERE event = 'immigration') AS immigration,
+                   count(*) FILTER (WHERE event = 'emigration') AS emigration,
+                   {ret} AS returning_citizens, {nat} AS returning_native_born
+            FROM migration_events GROUP BY ALL ORDER BY ALL""")
+        if not len(f):
+            sec.para("No migration event was found under any rule.")
+            return
+        f["net_migration"] = f["immigration"] - f["emigration"]
+        f = f.dropna(axis=1, how="all")
+        panels = {}
+        for rule in [r for r in rules if r in set(f["rule"])]:
+            g = f[f["rule"] == rule]
+            yrs = [str(int(y)) for y in g["year"]]
+            panels[rule] = {"immigration": (yrs, self.supp.chart_values(g["immigration"])),
+                            "emigration": (yrs, self.supp.chart_values(g["emigration"]))}
+        sec.chart(charts.small_multiples(panels, ylabel="events", kind="bar"),
+                  "Immigration and emigration per calendar year, one panel per rule. Under "
+                  "12/16 an event is dated by the crossing that caused it; under 6/12 and 12/12 "
+                  "by the day the rule first decides it (RESIDENCE.md), so that stocks change "
+                  "by exactly these flows.")
+        f["year"] = f["year"].astype("Int64").astype(str)
+        counts = [c for c in ("immigration", "emigration", "returning_citizens",
+                              "returning_native_born") if c in f.columns]
+        sec.table(df_table(f, counts=counts, supp=self.supp,
+                           labels={"net_migration": "net migration",
+                                   "returning_citizens": "returning citizens",
+                                   "returning_native_born": "returning native-born"},
+                           caption="Migration flows by rule and year (UN Annex I: immigration, "
+                                   "emigration, returning citizens, returning native-born)",
+                           note="Net migration is computed from the unsuppressed counts."))
+
+    def _pyramid_and_groups(self, sec: Section, rules: list[str]) -> None:
+        sec.sub("Population pyramid: foreign-born and native-born residents")
+        groups = self._person_groups_sql()
+        if groups is None:
+            sec.missing("Population pyramid", "no persons or residence_persons table")
+            sec.sub("The four subpopulations")
+            sec.missing("Subpopulations", "no persons or residence_persons table")
+            return
+        rule = rules[0]
+        ref = self.con.execute("SELECT max(reference_date) FROM residence WHERE rule = ?",
+                               [rule]).fetchone()[0]
+        age = ("CASE WHEN g.birth_date IS NOT NULL "
+               "THEN date_sub('year', g.birth_date, r.reference_date) "
+               "ELSE year(r.reference_date) - g.birth_year END")
+        pyr = self.df(f"""
+            WITH g AS ({groups})
+            SELECT least(CAST(floor(({age}) / 5) AS INTEGER) * 5, {AGE_TOP}) AS age5,
+                   g.sex, g.native_born, count(*) AS n
+            FROM residence r JOIN g USING (person_id)
+            WHERE r.rule = ? AND r.reference_date = ? AND r.resident
+            GROUP BY ALL""", [rule, ref])
+        known = pyr[pyr["age5"].notna() & pyr["sex"].isin(["F", "M"]) & pyr["native_born"].notna()
+                    & (pyr["age5"] >= 0)]
+        if len(known):
+            ages = list(range(0, AGE_TOP + 1, 5))
+            lab = [f"{a}–{a + 4}" if a < AGE_TOP else f"{AGE_TOP}+" for a in ages]
+            piv = (known.pivot_table(index="age5", columns=["sex", "native_born"], values="n",
+                                     aggfunc="sum").reindex(ages).fillna(0))
+
+            def col(sex, nb):
+                return piv[(sex, nb)].to_numpy() if (sex, nb) in piv.columns else np.zeros(len(ages))
+
+            male = {"native-born": self.supp.chart_values(col("M", True)),
+                    "foreign-born": self.supp.chart_values(col("M", False))}
+            female = {"native-born": self.supp.chart_values(col("F", True)),
+                      "foreign-born": self.supp.chart_values(col("F", False))}
+            refs = pd.Timestamp(ref).strftime("%Y-%m-%d")
+            sec.chart(charts.pyramid(lab, male, female, xlabel="resident persons"),
+                      f"Resident population on {refs} under rule {rule} by 5-year age group "
+                      "and sex; native-born (UN Annex I, born in the country) inside, "
+                      "foreign-born stacked outside. Cells under the disclosure threshold are "
+                      "not drawn.")
+            tab = pd.DataFrame({"age group": lab,
+                                "males native-born": col("M", True),
+                                "males foreign-born": col("M", False),
+                                "females native-born": col("F", True),
+                                "females foreign-born": col("F", False)})
+            sec.table(df_table(tab, counts=tuple(tab.columns[1:]), supp=self.supp,
+                               caption=f"Pyramid counts ({refs}, rule {rule})", collapsed=True))
+            unk = int(pyr["n"].sum() - known["n"].sum())
+            if unk:
+                sec.para(f"Residents left out of the pyramid because age, sex (F/M) or place "
+                         f"of birth is unknown (or sex X): {self.supp.cell(unk)[0]}.")
+        else:
+            sec.missing("Population pyramid", "no resident with known age, sex and place of "
+                                              "birth")
+        sec.sub("The four subpopulations")
+        sp = self.df(f"""
+            WITH g AS ({groups})
+            SELECT r.rule, CAST(r.reference_date AS DATE) AS reference_date,
+                   count(*) FILTER (WHERE g.native_born AND g.citizen) AS native_born_citizens,
+                   count(*) FILTER (WHERE g.native_born AND NOT g.citizen)
+                       AS native_born_foreign_citizens,
+                   count(*) FILTER (WHERE NOT g.native_born AND g.citizen)
+                       AS foreign_born_citizens,
+                   count(*) FILTER (WHERE NOT g.native_born AND NOT g.citizen)
+                       AS foreign_born_foreign_citizens,
+                   count(*) FILTER (WHERE g.native_born IS NULL OR g.citizen IS NULL) AS unknown,
+                   count(*) AS resident
+            FROM residence r LEFT JOIN g USING (person_id)
+            WHERE r.resident GROUP BY ALL ORDER BY ALL""")
+        if not len(sp):
+            sec.missing("Subpopulations", "no resident person")
+            return
+        sp["rule"] = pd.Categorical(sp["rule"], rules, ordered=True)
+        sp = sp.sort_values(["rule", "reference_date"]).astype({"rule": str})
+        cnt = tuple(sp.columns[2:])
+        sec.table(df_table(sp, counts=cnt, supp=self.supp,
+                           labels={c: c.replace("_", " ") for c in sp.columns},
+                           caption="Resident population by place of birth and citizenship "
+                                   "(the four subpopulations of the UN framework)",
+                           note="Native-born: born in the country of measurement; citizen: "
+                                "holds its citizenship. The immigrant population (stock) is "
+                                "everyone but native-born citizens."))
+        last = sp.groupby("rule", sort=False).tail(1)
+        labels = ["native-born\ncitizens", "native-born\nforeign citizens",
+                  "foreign-born\ncitizens", "foreign-born\nforeign citizens"]
+        series = {f"{r} ({pd.Timestamp(d).strftime('%Y-%m-%d')})":
+                  self.supp.chart_values(row[list(schema.SUBPOPULATIONS)].to_numpy())
+                  for (_, row), r, d in zip(last.iterrows(), last["rule"], last["reference_date"])}
+        sec.chart(charts.grouped_bars(labels, series, ylabel="resident persons"),
+                  "The four subpopulations at the latest reference date of each rule.")
+
+    def _residence_truth(self, sec: Section, rules: list[str]) -> None:
+        sec.sub("Accuracy against the truth")
+        truth_res, truth_rec = self.truth("residence.parquet"), self.truth("records.parquet")
+        if truth_res is None or truth_rec is None:
+            sec.missing("Residence accuracy", "no truth given (only the demo's synthetic world "
+                                              "has one)")
+            return
+        if not self.has("clusters"):
+            sec.missing("Residence accuracy", "no clusters table to map persons to the truth")
+            return
+        acc = self.df(f"""
+            WITH best AS (
+                SELECT true_id, arg_max(person_id, n) AS person_id FROM (
+                    SELECT t.true_id, c.person_id, count(*) AS n
+                    FROM read_parquet({_sql_str(truth_rec)}) t
+                    JOIN clusters c ON c.source = t.source
+                                   AND c.record_id = CAST(t.record_id AS VARCHAR)
+                    GROUP BY ALL) GROUP BY true_id),
+            pred AS (SELECT b.true_id, r.reference_date, r.rule, r.status, r.resident
+                     FROM residence r JOIN best b USING (person_id)),
+            tr AS (SELECT * FROM read_parquet({_sql_str(truth_res)}))
+            SELECT t.rule, CAST(t.reference_date AS DATE) AS reference_date,
+                   count(*) AS persons,
+                   avg(CASE WHEN p.status IS NOT DISTINCT FROM t.status THEN 1 ELSE 0 END)
+                       AS same_status,
+                   count(*) FILTER (WHERE t.resident) AS true_residents,
+                   (SELECT count(*) FROM residence r2 WHERE r2.rule = t.rule
+                      AND r2.reference_date = t.reference_date AND r2.resident)
+                       AS estimated_residents
+            FROM tr t LEFT JOIN pred p ON p.true_id = t.true_id
+                 AND p.reference_date = t.reference_date AND p.rule = t.rule
+            GROUP BY ALL ORDER BY ALL""")
+        if not len(acc):
+            sec.missing("Residence accuracy", "the truth has no residence rows")
+            return
+        acc["rule"] = pd.Categorical(acc["rule"], self._rules(acc["rule"].unique()), ordered=True)
+        acc = acc.sort_values(["rule", "reference_date"]).astype({"rule": str})
+        acc["difference"] = acc["estimated_residents"] - acc["true_residents"]
+        sec.table(df_table(acc, counts=("persons", "true_residents", "estimated_residents"),
+                           pcts=("same_status",), supp=self.supp,
+                           labels={"same_status": "same status", "persons": "true persons",
+                                   "true_residents": "true residents",
+                                   "estimated_residents": "estimated residents",
+                                   "reference_date": "reference date"},
+                           caption="Residence status against the synthetic truth",
+                           note="Same status: share of true person × reference date × rule "
+                                "whose status in this run (of the linked person holding most "
+                                "of the true person's records) equals the true status; a true "
+                                "person with no linked record counts as wrong."))
+
+    # -- 4. mobility --------------------------------------------------------------------------
+    def _mobility(self, sec: Section) -> None:
+        part = False
+        sec.sub("Temporary mobility by type")
+        if self.has("mobility"):
+            part = True
+            mc = set(self.cols("mobility"))
+            trips = "sum(trips)" if "trips" in mc else "NULL"
+            pdays = "sum(person_days)" if "person_days" in mc else "NULL"
+            m = self.df(f"""
+                SELECT year, mobility_type, count(DISTINCT person_id) AS persons,
+                       {trips} AS trips, {pdays} AS person_days
+                FROM mobility GROUP BY ALL ORDER BY ALL""").dropna(axis=1, how="all")
+            if len(m):
+                sec.para("Non-residents' movements without a change of country of residence "
+                         "(UN Annex I, temporary population mobility), by type "
+                         "(RESIDENCE.md, temporary mobility). A person may have several types "
+                         "in a year. Person-days count end-of-day presence.")
+                types = sorted(m["mobility_type"].unique())
+                years = sorted(m["year"].unique())
+                val = "person_days" if "person_days" in m.columns else "persons"
+                series = {str(int(y)): self.supp.chart_values(
+                    m[m["year"] == y].set_index("mobility_type")[val].reindex(types).fillna(0))
+                    for y in years}
+                sec.chart(charts.grouped_bars([t.replace("_", " ") for t in types], series,
+                                              ylabel=val.replace("_", "-")),
+                          f"{val.replace('_', '-').capitalize()} of temporary mobility by type "
+                          "and year.")
+                sec.table(df_table(m.astype({"year": str}),
+                                   counts=[c for c in ("persons", "trips", "person_days")
+                                           if c in m.columns], supp=self.supp,
+                                   labels={"mobility_type": "type",
+                                           "person_days": "person-days"},
+                                   caption="Temporary mobility by year and type"))
+            else:
+                sec.para("No temporary mobility was found.")
+        else:
+            sec.missing("Temporary mobility", "no mobility table in this run")
+        sec.sub("Service population")
+        sp = self._table_or_csv("service_population")
+        if sp is not None:
+            part = True
+            sec.table(self._generic(sp, "Average daily service population (person-days / days "
+                                        "in the period)"))
+        else:
+            sec.missing("Service population", "no service_population table in this run")
+        if not part:
+            sec.status = NOT_RUN
+
+    def _table_or_csv(self, name: str) -> pd.DataFrame | None:
+        if self.has(name):
+            return self.df(f'SELECT * FROM "{name}"')
+        p = self.out_dir / "tables" / f"{name}.csv"
+        if p.exists():
+            return pd.read_csv(p)
+        return None
+
+    _KEY_NAMES = re.compile(r"(^|_)(year|age|month|day|date|rule|id|code|order|level|k)(_|$)")
+
+    def _generic(self, df: pd.DataFrame, caption: str, collapsed: bool = False) -> Table:
+        """A table whose schema the report does not know: integer-valued measure columns are
+        treated as counts of persons and suppressed when small; keys are shown as they are."""
+        counts = []
+        for c in df.columns:
+            s = df[c]
+            if (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
+                    and not self._KEY_NAMES.search(str(c).lower())):
+                v = pd.to_numeric(s, errors="coerce").dropna()
+                if len(v) and (np.floor(v) == v).all():
+                    counts.append(c)
+        keys = [c for c in df.columns if c not in counts and
+                not pd.api.types.is_float_dtype(df[c])]
+        out = df.copy()
+        for c in keys:
+            if pd.api.types.is_integer_dtype(out[c]):
+                out[c] = out[c].astype(str)
+        return df_table(out, counts=counts, supp=self.supp, caption=caption,
+                        collapsed=collapsed)
+
+    # -- 5. accounts --------------------------------------------------------------------------
+    def _accounts(self, sec: Section) -> None:
+        acc = self._table_or_csv("accounts")
+        if acc is None:
+            sec.status = NOT_RUN
+            sec.missing("Population accounts", "no accounts table in this run")
+            return
+        sec.para("Demographic accounts of the resident population for the four subpopulations "
+                 "(UN revised framework, coherence of stocks and flows): closing accounted = "
+                 "opening + births − deaths + immigration − emigration + transitions in − "
+                 "transitions out; the residual is closing observed − closing accounted.")
+        sec.table(self._generic(acc, "Population accounts"))
+        if "residual" in acc.columns and "group" in acc.columns:
+            r = pd.to_numeric(acc["residual"], errors="coerce").fillna(0)
+            sec.chart(charts.bars([str(g).replace("_", " ") for g in acc["group"]], r,
+                                  horizontal=True, xlabel="residual (closing observed − "
+                                                          "closing accounted)"),
+                      "Residual of each account: zero when the stocks and the flows agree.")
+        rec = self._table_or_csv("reconciled")
+        if rec is not None:
+            sec.sub("Reconciled accounts")
+            sec.para("Weighted least-squares adjustment minimising Σ (x − x₀)² / variance "
+                     "subject to every residual being zero (Stone, Champernowne & Meade 1942).")
+            sec.table(self._generic(rec, "Reconciled components"))
+
+    # -- 6. MSE -------------------------------------------------------------------------------
+    def _mse(self, sec: Section) -> None:
+        p = self.out_dir / "mse.json"
+        if not p.exists():
+            sec.status = NOT_RUN
+            sec.missing("Multiple systems estimation", "no mse.json in this run (no "
+                                                        "mse.lists configured)")
+            return
+        res = json.loads(p.read_text(encoding="utf-8"))
+        truth = None
+        tp = self.truth("hidden_population.json")
+        if tp is not None:
+            truth = json.loads(tp.read_text(encoding="utf-8"))
+        sec.para("Size of the hard-to-count population from the overlaps of the lists, by "
+                 "log-linear Poisson models of the capture patterns (Fienberg 1972; Cormack "
+                 "1989; Chan, Silverman & Vincent 2021). The estimate is the observed number "
+                 "plus the fitted count of the unobserved pattern.")
+        lists = res.get("lists") or []
+        level = res.get("ci_level", 0.95)
+        figs = [("lists", ", ".join(map(str, lists)) or "–"),
+                ("observed", fmt_int(res.get("observed"))),
+                ("estimate", fmt_int(res.get("estimate"))),
+                (f"{fmt_num(100 * float(level))}% interval ({res.get('ci_method', '–')})",
+                 f"{fmt_int(res.get('ci_low'))} – {fmt_int(res.get('ci_high'))}")]
+        if truth and truth.get("total") is not None:
+            figs.append(("true size (synthetic)", fmt_int(truth["total"])))
+        sec.figures(figs)
+        kv = pd.DataFrame([
+            ("method", res.get("method")), ("model (generating class)",
+                                            self._model_name(res.get("model"))),
+            ("terms set to −∞ (empty overlaps)", ", ".join(res.get("neg_inf_terms") or []) or
+             "none"),
+            ("standard error", fmt_num(res.get("se"))),
+            ("estimated unobserved", fmt_num(res.get("unobserved"))),
+            ("deviance / df", f"{fmt_num(res.get('deviance'))} / {fmt_num(res.get('df'))}"),
+            ("AIC / BIC", f"{fmt_num(res.get('aic'))} / {fmt_num(res.get('bic'))}")],
+            columns=["", "value"])
+        sec.table(df_table(kv, caption="Chosen model"))
+        self._mse_models(sec, res, truth.get("total") if truth else None, "all lists")
+        strata = res.get("strata")
+        if isinstance(strata, dict) and strata:
+            sec.sub("By stratum")
+            rows = []
+            items = strata.items()
+            for key, val in items:
+                if isinstance(val, dict) and "estimate" in val:
+                    rows.append(self._stratum_row(key, val, truth))
+                elif isinstance(val, dict):  # {variable: {value: result}}
+                    for k2, v2 in val.items():
+                        if isinstance(v2, dict):
+                            rows.append(self._stratum_row(f"{key} = {k2}", v2, truth, key, k2))
+            if rows:
+                df = pd.DataFrame(rows).dropna(axis=1, how="all")
+                sec.table(df_table(df, numbers=[c for c in df.columns if c not in
+                                                ("stratum", "model")],
+                                   caption="Estimates by stratum (the total is their sum)"))
+
+    @staticmethod
+    def _model_name(model) -> str:
+        if model is None:
+            return "–"
+        if isinstance(model, (list, tuple)):
+            return ", ".join(map(str, model)) or "main effects only"
+        return str(model) or "main effects only"
+
+    def _stratum_row(self, name, val, truth, var=None, value=None) -> dict:
+        row = {"stratum": str(name), "observed": val.get("observed"),
+               "estimate": val.get("estimate"), "ci_low": val.get("ci_low"),
+               "ci_high": val.get("ci_high"), "model": self._model_name(val.get("model"))}
+        if truth and isinstance(truth.get("strata"), dict):
+            ts = truth["strata"]
+            t = (ts.get(var, {}) or {}).get(str(value)) if var else None
+            if t is None and var is None:
+                for sub in ts.values():
+                    if isinstance(sub, dict) and str(name) in sub:
+                        t = sub[str(name)]
+            row["true_size"] = t
+        return row
+
+    def _mse_models(self, sec: Section, res: dict, truth, what: str) -> None:
+        models = res.get("models") or []
+        if not models:
+            return
+        chosen_name = self._model_name(res.get("model"))
+        rows = []
+        for m in models:
+            terms = m.get("terms", m.get("model"))
+            rows.append({"model": self._model_name(terms), "estimate": m.get("estimate"),
+                         "ci_low": m.get("ci_low"), "ci_high": m.get("ci_high"),
+                         "deviance": m.get("deviance"), "df": m.get("df"), "AIC": m.get("aic"),
+                         "BIC": m.get("bic"),
+                         "exists": m.get("existence", m.get("exists", m.get("code")))})
+        df = pd.DataFrame(rows)
+        chosen = None
+        idx = [i for i, n in enumerate(df["model"]) if n == chosen_name]
+        if idx:
+            chosen = idx[0]
+            if pd.isna(df.loc[chosen, "ci_low"]) and res.get("ci_low") is not None:
+                df.loc[chosen, ["ci_low", "ci_high"]] = [res["ci_low"], res["ci_high"]]
+        finite = pd.to_numeric(df["estimate"], errors="coerce")
+        show = df[np.isfinite(finite.fillna(np.nan))].reset_index()
+        if len(show):
+            ch = (int(np.flatnonzero(show["index"] == chosen)[0])
+                  if chosen is not None and (show["index"] == chosen).any() else None)
+            sec.chart(charts.forest(show["model"], show["estimate"],
+                                    pd.to_numeric(show["ci_low"], errors="coerce"),
+                                    pd.to_numeric(show["ci_high"], errors="coerce"),
+                                    chosen=ch, truth=truth),
+                      f"Estimate of every model tried ({what}); the chosen model is highlighted "
+                      "with its interval. Models whose estimate does not exist are left out.")
+        df = df.dropna(axis=1, how="all")
+        sec.table(df_table(df, numbers=[c for c in df.columns if c not in ("model", "exists")],
+                           caption="Models tried", collapsed=len(df) > 12,
+                           note=f"Chosen: {chosen_name}."))
+
+    # -- 7. tables/*.csv ----------------------------------------------------------------------
+    def _csv_tables(self, sec: Section) -> None:
+        folder = self.out_dir / "tables"
+        files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+        if not files:
+            sec.status = NOT_RUN
+            sec.missing("Aggregate tables", f"no CSV in {folder}")
+            return
+        sec.para("The aggregate tables written to <code>tables/</code> (stocks, flows, accounts, "
+                 "service population, SDG disaggregations). Each is shown in full up to 200 "
+                 "rows; open a table to read it.")
+        for p in files:
+            df = pd.read_csv(p)
+            t = self._generic(df.head(200), f"{p.name} — {len(df):,} rows", collapsed=True)
+            sec.table(t)
+
+    # -- page -------------------------------------------------------------------------------
+    def _render(self) -> str:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(Path(__file__).parent / "templates")),
+            autoescape=jinja2.select_autoescape(["html", "j2"]),
+            trim_blocks=True, lstrip_blocks=True)
+        tpl = env.get_template("report.html.j2")
+        rep = getattr(self.cfg, "report", None) or {}
+        title = rep.get("title") or "miglink report"
+        res = getattr(self.cfg, "residence", None)
+        meta = []
+        if self.country:
+            meta.append(("country of measurement", self.country))
+        if getattr(self.cfg, "path", None):
+            meta.append(("config", Path(self.cfg.path).name))
+        if res is not None:
+            meta.append(("residence rules", ", ".join(res.rules)))
+            meta.append(("reference dates", ", ".join(str(d) for d in res.reference_dates)))
+            if res.observed_until:
+                meta.append(("observed until", str(res.observed_until)))
+        th = self._threshold()
+        if th is not None:
+            meta.append(("linkage threshold", f"match probability {th:g}"))
+        meta.append(("disclosure threshold", f"counts under {self.supp.threshold} suppressed"))
+        try:
+            from importlib.metadata import version
+            ver = version("miglink")
+        except Exception:  # pragma: no cover - not installed
+            ver = "unknown"
+        return tpl.render(title=title, meta=meta, sections=self.sections, version=ver,
+                          threshold=self.supp.threshold, suppressed=self.supp.used,
+                          truth=self.truth_dir is not None)
+
+
+def write_report(con, out_dir, cfg=None, truth_dir=None) -> Path:
+    """Write ``out_dir/report.html`` (atomically) from the run in ``con``; return its path."""
+    rep = Report(con, out_dir, cfg, truth_dir).build()
+    return write_text(Path(out_dir) / "report.html", rep.html)
