@@ -301,11 +301,16 @@ class _SourceReader:
                                file=self.src.path) from None
         reasons = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in _CSV_REASONS.items())
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _ing_parse_rej AS
+            WITH e AS (  -- DuckDB logs one error per missing column: keep the first
+                SELECT line, arg_min(error_type, column_idx) AS error_type,
+                       arg_min(error_message, column_idx) AS error_message,
+                       arg_min(csv_line, column_idx) AS csv_line
+                FROM _ing_rej_errors GROUP BY line)
             SELECT line - 1 AS row_number,
                    coalesce(CASE error_type {reasons} END, 'unreadable_row') || ': '
                      || error_message AS reason,
                    json_object('csv_line', rtrim(csv_line, chr(10) || chr(13))) AS raw
-            FROM _ing_rej_errors ORDER BY line""")
+            FROM e ORDER BY line""")
         # Data row numbers of the rows the reader accepted: the k-th accepted row is the k-th
         # number in 1..(accepted + rejected) that is not a rejected row's number.
         con.execute("""CREATE OR REPLACE TEMP TABLE _ing_gaps AS
@@ -384,7 +389,10 @@ def _field_sql(src, fld: str, x: str, temporal: bool):
                f"THEN TRY_CAST(TRY_CAST({x} AS DOUBLE) AS INTEGER) END")
         return val, "'unreadable number'", None
     if fld in schema.COUNTRY_FIELDS:
-        mapped, known_missing = _code_expr(fld, x, codes) if codes else (x, "FALSE")
+        mapped, known_missing = x, "FALSE"
+        if codes:
+            coded, known_missing = _code_expr(fld, x, codes)
+            mapped = f"coalesce({coded}, CASE WHEN {known_missing} THEN NULL ELSE {x} END)"
         alias = f"_cl_{fld}"
         join = (f"LEFT JOIN _ing_countries AS {alias} ON {alias}.key = "
                 + SQL_KEY.format(x=mapped))
