@@ -256,8 +256,12 @@ class MicroIntegrator:
                 SELECT r.person_id, 'citizenship', r.citizenship, r.source
                 FROM _mi_rec r JOIN _mi_citp p USING (person_id)
                 WHERE p.cit_conflict AND r.citizenship IS NOT NULL),
+            keys AS (
+                SELECT person_id, field FROM all_long GROUP BY ALL
+                HAVING min(value) <> max(value)),
             per_src AS (
-                SELECT person_id, field, value, source, count(*) AS n FROM all_long GROUP BY ALL),
+                SELECT person_id, field, value, source, count(*) AS n
+                FROM all_long SEMI JOIN keys USING (person_id, field) GROUP BY ALL),
             per_val AS (
                 SELECT person_id, field, value,
                        value || ': ' || string_agg(source || '×' || n, ', ' ORDER BY source)
