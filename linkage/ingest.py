@@ -219,27 +219,38 @@ def _create_tables(con) -> None:
                     + ", ".join(f"{c} {t}" for c, t in cols) + ")")
 
 
-def _count_physical_rows(path: Path) -> tuple[int, bool]:
-    """(non-blank lines after the header, whether the file has any quote character).
+def _line_stats(path: Path):
+    """(data rows, has_quote, blank line numbers) of a CSV counted from its bytes alone.
 
-    Without quotes every non-blank line is one data row: an independent count that guards
-    the row accounting against anything the CSV reader might skip silently."""
-    lines = blanks = 0
-    has_quote = False
-    prev = b"\n"
-    last = b""
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 24):
-            lines += chunk.count(b"\n")
-            has_quote = has_quote or b'"' in chunk
-            joined = prev + chunk
-            blanks += joined.count(b"\n\n") + joined.count(b"\n\r\n")
-            prev = chunk[-2:]
-            last = chunk[-1:]
-    if last and last != b"\n":
-        lines += 1  # last line without a line end
-    # a leading blank "line" counted by the prev sentinel is the header, not a blank line
-    return lines - blanks - 1, has_quote
+    Data rows = non-blank physical lines after the header; without quote characters every
+    such line is exactly one row: an independent count that guards the row accounting
+    against anything the CSV reader might skip silently. Blank lines (empty or a lone CR)
+    are numbered 1-based like physical lines (the header is line 1)."""
+    import numpy as np
+    size = path.stat().st_size
+    if size == 0:
+        return 0, False, np.zeros(0, dtype=np.int64)
+    mm = np.memmap(path, dtype=np.uint8, mode="r")
+    ends, has_quote, step = [], False, 1 << 26
+    for off in range(0, size, step):
+        chunk = mm[off:off + step]
+        ends.append(np.flatnonzero(chunk == 10) + off)
+        has_quote = has_quote or bool((chunk == 34).any())
+    ends = np.concatenate(ends)
+    if mm[size - 1] != 10:
+        ends = np.append(ends, size)  # a last line without a line end
+    starts = np.concatenate(([0], ends[:-1] + 1))
+    length = ends - starts
+    prev = mm[np.maximum(ends - 1, 0)]
+    blank = (length == 0) | ((length == 1) & (prev == 13))
+    blank_lines = np.flatnonzero(blank) + 1
+    del mm
+    return int((~blank).sum()) - 1, has_quote, blank_lines
+
+
+def _count_physical_rows(path: Path) -> tuple[int, bool]:
+    rows, has_quote, _ = _line_stats(path)
+    return rows, has_quote
 
 
 class _SourceReader:
@@ -311,6 +322,8 @@ class _SourceReader:
                      || error_message AS reason,
                    json_object('csv_line', rtrim(csv_line, chr(10) || chr(13))) AS raw
             FROM e ORDER BY line""")
+        if con.execute("SELECT count(*) FROM _ing_parse_rej").fetchone()[0]:
+            self._discount_blank_lines()
         # Data row numbers of the rows the reader accepted: the k-th accepted row is the k-th
         # number in 1..(accepted + rejected) that is not a rejected row's number.
         con.execute("""CREATE OR REPLACE TEMP TABLE _ing_gaps AS
@@ -329,6 +342,28 @@ class _SourceReader:
                 FROM s ASOF LEFT JOIN g ON s.k > g.before ORDER BY s.k""")
         con.execute("DROP TABLE IF EXISTS _ing_scan")
         con.execute("DROP TABLE IF EXISTS _ing_gaps")
+
+    def _discount_blank_lines(self) -> None:
+        """DuckDB's reject ``line`` counts blank lines, which are not data rows: subtract the
+        blank lines above each rejected row. Exact for files without quote characters (there
+        every physical line is a record); files with quotes keep DuckDB's numbering."""
+        if self.src.path.suffix.lower() == ".gz" or self.file.encoding == "utf-16":
+            return
+        import numpy as np
+        _rows, has_quote, blank_lines = _line_stats(self.src.path)
+        if has_quote or not len(blank_lines):
+            return
+        lines = self.con.execute("SELECT row_number + 1 AS line FROM _ing_parse_rej "
+                                 "ORDER BY line").fetchnumpy()["line"]
+        import pandas as pd
+        fix = pd.DataFrame({"old": lines - 1,
+                            "new": lines - 1 - np.searchsorted(blank_lines, lines)})
+        self.con.register("_ing_blankfix", fix)
+        try:
+            self.con.execute("""UPDATE _ing_parse_rej SET row_number = f.new
+                FROM _ing_blankfix f WHERE _ing_parse_rej.row_number = f.old""")
+        finally:
+            self.con.unregister("_ing_blankfix")
 
     def check_accounting(self, seen: int) -> None:
         """Raise if the reader saw fewer rows than the file physically holds."""

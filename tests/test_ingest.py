@@ -401,6 +401,16 @@ def test_blank_lines_are_not_rows(tmp_path, write_config):
         ("1", 1), ("2", 2)]
 
 
+def test_blank_lines_before_a_rejected_row(tmp_path, write_config):
+    con, counts = _one(tmp_path, write_config,
+                       b"id,name,x\n1,A,a\n\n\n2,B\n3,C,c\n\n4,D,d,dd\n5,E,e\n")
+    assert counts["g"]["input_rows"] == 5
+    assert rows(con, "SELECT row_number, split_part(reason, ':', 1) FROM rejected "
+                     "ORDER BY 1") == [(2, "too_few_fields"), (4, "too_many_fields")]
+    assert rows(con, "SELECT record_id, row_number FROM records ORDER BY 2") == [
+        ("1", 1), ("3", 3), ("5", 5)]
+
+
 def test_crlf_and_no_final_newline(tmp_path, write_config):
     con, counts = _one(tmp_path, write_config, b"id,name\r\n1,Ann\r\n2,Bob")
     assert rows(con, "SELECT record_id, given_name FROM records ORDER BY row_number") == [
