@@ -15,6 +15,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 
 #: Colour-blind-safe palette (Okabe & Ito 2008), used in this order everywhere.
@@ -84,7 +85,7 @@ def histogram(edges, counts, *, xlabel: str, ylabel: str = "pairs", title: str =
             ax.axvline(vline, color=PALETTE[5], linestyle="--", linewidth=1.2,
                        label=vline_label or None)
             if vline_label:
-                ax.legend(loc="upper left")
+                ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0))
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         if title:
@@ -212,8 +213,10 @@ def pyramid(age_groups, male: dict, female: dict, *, title: str = "",
         ax.set_yticks(pos, [str(a) for a in age_groups])
         ax.grid(axis="y", visible=False)
         ax.axvline(0, color=INK, linewidth=0.6)
-        ticks = ax.get_xticks()
-        ax.set_xticks(ticks, [f"{abs(t):,.0f}" for t in ticks])
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(nbins=8, integer=True,
+                                                                 symmetric=True))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
+            lambda t, _: f"{abs(t):,.0f}"))
         ax.set_xlim(-lim, lim)
         ax.set_xlabel(xlabel)
         ax.text(0.02, 0.98, "Males", transform=ax.transAxes, va="top", fontweight="bold")

@@ -487,18 +487,32 @@ class Report:
             if all(v is None for v in vals) and isinstance(res.get(level), dict):
                 vals = [res[level].get(m) for m in ("precision", "recall", "f1")]
             if any(v is not None for v in vals):
+                sub = res.get(level) if isinstance(res.get(level), dict) else {}
                 rows.append({"measure": level, "precision": vals[0], "recall": vals[1],
-                             "F1": vals[2]})
+                             "F1": vals[2],
+                             "true positives": sub.get("true_positive_pairs",
+                                                       sub.get("exact_clusters")),
+                             "false positives": sub.get("false_positive_pairs"),
+                             "false negatives": sub.get("false_negative_pairs")})
         if rows:
-            sec.table(df_table(pd.DataFrame(rows), numbers=("precision", "recall", "F1"),
+            sec.table(df_table(pd.DataFrame(rows).dropna(axis=1, how="all"),
+                               numbers=("precision", "recall", "F1"),
                                caption="Linkage against the synthetic truth",
-                               note="Pairwise: over all pairs of records of one person. "
-                                    "Cluster: a person counts as right only when its records "
-                                    "are exactly one true person's records."))
+                               note="Pairwise: over all pairs of records put in one person "
+                                    "(true positives, false positives and false negatives are "
+                                    "pairs). Cluster: a person is right only when its records "
+                                    "are exactly one true person's records (true positives are "
+                                    "such persons)."))
         extra = {k: v for k, v in res.items() if isinstance(v, (int, float)) and
                  not k.startswith(("pairwise_", "cluster_"))}
         if extra:
-            sec.table(df_table(pd.DataFrame({"figure": list(extra), "value": list(extra.values())}),
+            names = {"n_records": "records in both the run and the truth",
+                     "n_unmatched_clusters": "records only in the run",
+                     "n_unmatched_truth": "records only in the truth",
+                     "n_clusters": "persons in the run", "n_true_entities": "true persons"}
+            sec.table(df_table(pd.DataFrame({"figure": [names.get(k, k.replace("_", " "))
+                                                        for k in extra],
+                                             "value": list(extra.values())}),
                                numbers=("value",), caption="Other evaluation figures"))
         if not rows and not extra:
             sec.missing("Evaluation", "linkage.evaluate returned no figures")
@@ -669,11 +683,16 @@ class Report:
             female = {"native-born": self.supp.chart_values(col("F", True)),
                       "foreign-born": self.supp.chart_values(col("F", False))}
             refs = pd.Timestamp(ref).strftime("%Y-%m-%d")
-            sec.chart(charts.pyramid(lab, male, female, xlabel="resident persons"),
-                      f"Resident population on {refs} under rule {rule} by 5-year age group "
-                      "and sex; native-born (UN Annex I, born in the country) inside, "
-                      "foreign-born stacked outside. Cells under the disclosure threshold are "
-                      "not drawn.")
+            drawn = sum(v.sum() for v in (*male.values(), *female.values()))
+            if not drawn:
+                sec.missing("Population pyramid chart", "every cell is under the disclosure "
+                                                        "threshold")
+            else:
+                sec.chart(charts.pyramid(lab, male, female, xlabel="resident persons"),
+                          f"Resident population on {refs} under rule {rule} by 5-year age group "
+                          "and sex; native-born (UN Annex I, born in the country) inside, "
+                          "foreign-born stacked outside. Cells under the disclosure threshold are "
+                          "not drawn.")
             tab = pd.DataFrame({"age group": lab,
                                 "males native-born": col("M", True),
                                 "males foreign-born": col("M", False),
@@ -710,7 +729,8 @@ class Report:
         sp = sp.sort_values(["rule", "reference_date"]).astype({"rule": str})
         cnt = tuple(sp.columns[2:])
         sec.table(df_table(sp, counts=cnt, supp=self.supp,
-                           labels={c: c.replace("_", " ") for c in sp.columns},
+                           labels={c: c.replace("_born", "-born").replace("_", " ")
+                                   for c in sp.columns},
                            caption="Resident population by place of birth and citizenship "
                                    "(the four subpopulations of the UN framework)",
                            note="Native-born: born in the country of measurement; citizen: "
@@ -833,6 +853,9 @@ class Report:
         return None
 
     _KEY_NAMES = re.compile(r"(^|_)(year|age|month|day|date|rule|id|code|order|level|k)(_|$)")
+    #: measures that are differences or rates, not counts of persons: never suppressed
+    _NOT_COUNTS = re.compile(r"residual|adjustment|difference|variance|share|rate|average|"
+                             r"mean|ratio|weight|se$|^df$")
 
     def _generic(self, df: pd.DataFrame, caption: str, collapsed: bool = False) -> Table:
         """A table whose schema the report does not know: integer-valued measure columns are
@@ -841,7 +864,8 @@ class Report:
         for c in df.columns:
             s = df[c]
             if (pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s)
-                    and not self._KEY_NAMES.search(str(c).lower())):
+                    and not self._KEY_NAMES.search(str(c).lower())
+                    and not self._NOT_COUNTS.search(str(c).lower())):
                 v = pd.to_numeric(s, errors="coerce").dropna()
                 if len(v) and (np.floor(v) == v).all():
                     counts.append(c)
@@ -970,7 +994,8 @@ class Report:
                          "ci_low": m.get("ci_low"), "ci_high": m.get("ci_high"),
                          "deviance": m.get("deviance"), "df": m.get("df"), "AIC": m.get("aic"),
                          "BIC": m.get("bic"),
-                         "exists": m.get("existence", m.get("exists", m.get("code")))})
+                         "existence code": m.get("existence", m.get("exists",
+                                                                    m.get("code")))})
         df = pd.DataFrame(rows)
         chosen = None
         idx = [i for i, n in enumerate(df["model"]) if n == chosen_name]
@@ -990,9 +1015,12 @@ class Report:
                       f"Estimate of every model tried ({what}); the chosen model is highlighted "
                       "with its interval. Models whose estimate does not exist are left out.")
         df = df.dropna(axis=1, how="all")
-        sec.table(df_table(df, numbers=[c for c in df.columns if c not in ("model", "exists")],
+        sec.table(df_table(df, numbers=[c for c in df.columns
+                                        if c not in ("model", "existence code")],
+                           labels={"ci_low": "interval low", "ci_high": "interval high"},
                            caption="Models tried", collapsed=len(df) > 12,
-                           note=f"Chosen: {chosen_name}."))
+                           note=f"Chosen: {chosen_name}. Existence code 0: the estimate "
+                                "exists; other codes name why it does not."))
 
     # -- 7. tables/*.csv ----------------------------------------------------------------------
     def _csv_tables(self, sec: Section) -> None:

@@ -343,6 +343,17 @@ def test_match_weight_chart_and_threshold(built):
     assert 55 <= int(above) <= 65, (above, con_w)
 
 
+def test_linkage_evaluation_against_truth(built):
+    pytest.importorskip("linkage.evaluate")
+    rep, _ = built
+    e = as_frame(table(rep, "linkage", "Linkage against the synthetic truth")).set_index("measure")
+    # the truth is the run's own clustering: perfect, no false pairs
+    assert e.loc["pairwise", ["precision", "recall", "F1", "false positives"]].tolist() == \
+        ["1", "1", "1", "0"]
+    o = as_frame(table(rep, "linkage", "Other evaluation figures")).set_index("figure")
+    assert o.loc["persons in the run", "value"] == o.loc["true persons", "value"] == "59"
+
+
 def test_residence_stocks_and_suppression(built):
     rep, _ = built
     t = as_frame(table(rep, "residence", "Stocks by rule"))
@@ -381,10 +392,10 @@ def test_subpopulations_and_pyramid(built):
     res = [i for i in range(1, N_PERSONS + 1) if i % 3 != 0]
     nb = [i % 4 != 0 for i in res]
     cit = [i % 5 != 0 for i in res]
-    want = {"native born citizens": sum(a and b for a, b in zip(nb, cit)),
-            "native born foreign citizens": sum(a and not b for a, b in zip(nb, cit)),
-            "foreign born citizens": sum(not a and b for a, b in zip(nb, cit)),
-            "foreign born foreign citizens": sum(not a and not b for a, b in zip(nb, cit))}
+    want = {"native-born citizens": sum(a and b for a, b in zip(nb, cit)),
+            "native-born foreign citizens": sum(a and not b for a, b in zip(nb, cit)),
+            "foreign-born citizens": sum(not a and b for a, b in zip(nb, cit)),
+            "foreign-born foreign citizens": sum(not a and not b for a, b in zip(nb, cit))}
     supp = Suppressor(5)
     for k, v in want.items():
         assert row[k] == supp.cell(v)[0], k
@@ -454,7 +465,7 @@ def test_mse_summary_models_and_truth(built):
     mt = as_frame(table(rep, "mse", "Models tried"))
     assert mt["model"].tolist() == ["main effects only", "police:ngo", "police:ngo, ngo:health"]
     # the chosen model carries the interval from the top level
-    assert mt["ci low"].tolist()[1] == "441"
+    assert mt["interval low"].tolist()[1] == "441"
     charts = [b for b in sec.blocks if b["kind"] == "chart"]
     assert len(charts) == 1 and "<svg" in charts[0]["svg"]
 
