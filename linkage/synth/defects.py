@@ -13,6 +13,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
+#: "no date" in int-day arrays (dates before 1970 are negative, so not −1)
+NONE = -(1 << 40)
+
 
 @dataclass(frozen=True)
 class Defects:
@@ -71,10 +74,11 @@ def typos(values: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.
     newc = np.where(upper, 65 + letter, 97 + letter).astype(np.uint32)
     newc = np.where(newc == cur, np.where(upper, 65 + (letter + 1) % 26, 97 + (letter + 1) % 26),
                     newc).astype(np.uint32)
-    sub = kind == 0
+    same = m[rows, pos] == m[rows, np.minimum(pos + 1, width - 1)]
+    sub = (kind == 0) | ((kind == 1) & same)      # swapping equal letters changes nothing
     m[rows[sub], pos[sub]] = newc[sub]
     # transposition of pos and pos+1
-    tr = kind == 1
+    tr = (kind == 1) & ~same
     a, b = m[rows[tr], pos[tr]].copy(), m[rows[tr], pos[tr] + 1].copy()
     m[rows[tr], pos[tr]], m[rows[tr], pos[tr] + 1] = b, a
     # deletion of pos: shift the tail left
@@ -103,7 +107,7 @@ def truncate(values: np.ndarray, width: np.ndarray | int) -> np.ndarray:
 
 def date_errors(days: np.ndarray, rng: np.random.Generator, missing: float,
                 swap: float) -> np.ndarray:
-    """Birth dates (int days since 1970-01-01, -1 = none) with some missing and some with day
+    """Birth dates (int days since 1970-01-01, NONE = none) with some missing and some with day
     and month swapped (only where the swap gives another valid date)."""
     out = days.astype(np.int64).copy()
     n = len(out)
@@ -111,12 +115,12 @@ def date_errors(days: np.ndarray, rng: np.random.Generator, missing: float,
     y = d.astype("datetime64[Y]").astype(np.int64) + 1970
     mo = (d.astype("datetime64[M]").astype(np.int64) % 12) + 1
     dd = (d - d.astype("datetime64[M]")).astype(np.int64) + 1
-    sw = chance(rng, swap, n) & (dd <= 12) & (dd != mo) & (out >= 0)
+    sw = chance(rng, swap, n) & (dd <= 12) & (dd != mo) & (out != NONE)
     if sw.any():
         i = np.flatnonzero(sw)
         swapped = _ymd(y[i], dd[i], mo[i])
         out[i] = swapped
-    out[chance(rng, missing, n)] = -1
+    out[chance(rng, missing, n)] = NONE
     return out
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .defects import NONE
 from .names import NATIONALITIES
 
 #: Mobility types and their default shares of the persons.
@@ -182,14 +183,14 @@ class Lives:
         # deaths among residents
         p_die = np.clip((age - 55) / 35, 0, 1) * 0.3 + 0.004
         dies = np.isin(mtype, [T["native_resident"], T["foreign_resident"]]) & (rng.random(n) < p_die)
-        death = np.full(n, -1, dtype=np.int64)
+        death = np.full(n, NONE, dtype=np.int64)
         death[dies] = self.U(S, E, dies.sum())
         # naturalisation of foreign residents (recorded in the register)
-        nat_date = np.full(n, -1, dtype=np.int64)
+        nat_date = np.full(n, NONE, dtype=np.int64)
         natz = (mtype == T["foreign_resident"]) & (rng.random(n) < 0.3)
         nat_date[natz] = self.U(S + 180, E - 180, natz.sum())
         natz &= (death < 0) | (nat_date < death)
-        nat_date[~natz] = -1
+        nat_date[~natz] = NONE
         citizen_start = citizen_types.copy()
         self.nat_code = nat
         self.birth, self.death = birth, death
@@ -267,7 +268,7 @@ class Lives:
             vt = vf + 365 * years
             self.visa(p, cat, purpose, vf, vt)
             res = vt - 30 < np.minimum(dep, E)
-            self.visa(p[res], "resident", purpose, (vt - 30)[res], -1)
+            self.visa(p[res], "resident", purpose, (vt - 30)[res], NONE)
 
         # students: multi-year study visa, summer breaks at home
         p = ids["student"]

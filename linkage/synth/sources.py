@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from . import names as N
-from .defects import Defects, chance, date_errors, truncate, typos
+from .defects import NONE, Defects, chance, date_errors, truncate, typos
 from .lives import PURPOSES, TYPE_NAMES, VISA_CATEGORIES, Lives, T
 
 ALPHA3 = np.array(N.NATIONALITIES, dtype=object)
@@ -87,10 +87,10 @@ class Renderer:
 
 
 def _days(x):
-    """int days (−1 = none) -> datetime64[D] with NaT."""
+    """int days (NONE = none) -> datetime64[D] with NaT."""
     x = np.asarray(x, dtype=np.int64)
     out = x.astype("datetime64[D]")
-    out[x < 0] = np.datetime64("NaT")
+    out[x == NONE] = np.datetime64("NaT")
     return out
 
 
@@ -194,7 +194,7 @@ def census(L: Lives, R: Renderer, rng, d: Defects, day: int):
     dob = R.dob(pid)
     by = (L.birth[pid].astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64)
           + 1970).astype(object)
-    dob[chance(rng, d.census_age_only, k)] = -1
+    dob[chance(rng, d.census_age_only, k)] = NONE
     by[chance(rng, d.dob_missing * 0.5, k)] = None
     natc, _ = R.citizen_at(pid, np.full(k, day))
     yoa = arrival_year(L, pid, day, rng).astype(object)
@@ -222,7 +222,7 @@ def register(L: Lives, R: Renderer, rng, d: Defects):
     first_res_in = pd.Series(res_iv["a"].to_numpy()).groupby(res_iv["pid"].to_numpy()).min() \
         .reindex(np.arange(n)).to_numpy()
     native = p["native_born"].to_numpy()
-    reg = np.full(n, -1, dtype=np.int64)
+    reg = np.full(n, NONE, dtype=np.int64)
     at_start = np.isin(mt, [T["native_resident"], T["emigrant_citizen"], T["foreign_resident"]])
     # residents since before the start: registered at birth (natives) or on some earlier day
     earlier = np.maximum(L.birth, S - 20 * 365) + (rng.random(n) * (
@@ -235,18 +235,18 @@ def register(L: Lives, R: Renderer, rng, d: Defects):
     fa = np.where(np.isnan(first_res_in), first_in, first_res_in)
     ok = arrivers & ~np.isnan(fa)
     reg[ok] = fa[ok].astype(np.int64) + lag[ok]
-    reg[(reg > E)] = -1
+    reg[(reg > E)] = NONE
     # deregistration: deaths (promptly), emigrants (only some, late)
-    dereg = np.full(n, -1, dtype=np.int64)
+    dereg = np.full(n, NONE, dtype=np.int64)
     dead = L.death >= 0
     dereg[dead] = L.death[dead] + (rng.random(dead.sum()) * 30).astype(np.int64)
     last_out = pd.Series(st["b"].to_numpy()).groupby(st["pid"].to_numpy()).max().reindex(
         np.arange(n)).to_numpy()
-    gone = (reg >= 0) & ~dead & (last_out <= E)
+    gone = (reg != NONE) & ~dead & (last_out <= E)
     told = gone & (rng.random(n) < d.register_deregistered)
     dereg[told] = last_out[told].astype(np.int64) + (rng.random(told.sum()) * 180).astype(np.int64)
-    dereg[dereg > E] = -1
-    pid = np.flatnonzero(reg >= 0)
+    dereg[dereg > E] = NONE
+    pid = np.flatnonzero(reg != NONE)
     k = len(pid)
     g, f = R.names(pid, "any", fold=0.1)
     natc, _ = R.citizen_at(pid, np.full(k, E))
@@ -256,7 +256,7 @@ def register(L: Lives, R: Renderer, rng, d: Defects):
         "sex": R.sex(pid), "citizenship": ALPHA3[natc],
         "birth_country": ALPHA3[p["birth_country"].to_numpy()[pid]],
         "registration_date": _days(reg[pid]), "deregistration_date": _days(dereg[pid]),
-        "naturalised_on": _days(np.where(nd >= 0, nd, -1)),
+        "naturalised_on": _days(nd),
     })
     return t, pid
 

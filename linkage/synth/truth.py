@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .defects import NONE
 from .lives import Lives
 from .names import NATIONALITIES
 
@@ -19,7 +20,7 @@ ALPHA3 = np.array(NATIONALITIES, dtype=object)
 def _dates(x) -> np.ndarray:
     x = np.asarray(x, dtype=np.int64)
     out = x.astype("datetime64[D]")
-    out[x < 0] = np.datetime64("NaT")
+    out[x == NONE] = np.datetime64("NaT")
     return out
 
 
@@ -35,7 +36,7 @@ def persons_table(L: Lives, offset: int) -> pd.DataFrame:
     p = L.persons
     v = L.visas
     vt = v.loc[v["valid_to"] >= 0].groupby("pid")["valid_to"].max()
-    permit = vt.reindex(p["pid"]).fillna(-1).to_numpy().astype(np.int64)
+    permit = vt.reindex(p["pid"]).fillna(NONE).to_numpy().astype(np.int64)
     nat = p["naturalisation"].to_numpy()
     return pd.DataFrame({
         "true_id": offset + p["pid"].to_numpy().astype(np.int64) + 1,
