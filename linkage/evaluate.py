@@ -173,3 +173,27 @@ def evaluate_command(args) -> int:
     if getattr(args, "out", None):
         io.write_json(args.out, res)
     return 0
+
+
+def blocking_recall(con, truth_df: pd.DataFrame, rules: list[str],
+                    keys: str = "linkage_keys") -> dict:
+    """Share of true matching pairs that at least one blocking rule admits (and each
+    rule alone). True pairs are enumerated within each true entity only (small groups).
+
+    ``rules`` are SQL conditions on ``l.``/``r.`` columns of ``keys``.
+    """
+    t = truth_df[KEY + ["true_id"]].astype({"source": str, "record_id": str, "true_id": str})
+    con.register("__ml_truth", t)
+    cols = ", ".join(f"coalesce(({r}), FALSE) AS rule_{i}" for i, r in enumerate(rules))
+    any_ = " OR ".join(f"rule_{i}" for i in range(len(rules))) or "FALSE"
+    q = f"""WITH k AS (SELECT k.*, t.true_id FROM {keys} k
+                       JOIN __ml_truth t USING (source, record_id)),
+            p AS (SELECT {cols} FROM k l JOIN k r ON l.true_id = r.true_id AND l.rid < r.rid)
+            SELECT count(*) AS n, {', '.join(f'sum(rule_{i}::INT)' for i in range(len(rules)))
+                                   or '0'}, sum(({any_})::INT) FROM p"""
+    row = con.execute(q).fetchall()[0]
+    con.unregister("__ml_truth")
+    n = row[0] or 0
+    per = [float(x or 0) / n if n else 1.0 for x in row[1:-1]]
+    return {"true_pairs": int(n), "recall": float(row[-1] or 0) / n if n else 1.0,
+            "per_rule": dict(zip(rules, per))}

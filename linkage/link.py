@@ -35,7 +35,7 @@ from .standardise import build_linkage_keys
 DEFAULTS = {
     "engine": "splink", "backend": "duckdb", "threshold": 0.9, "blocking_rules": None,
     "comparisons": None, "pre_group": True, "one_per_person": [], "labels": None,
-    "max_pairs": 5e6, "em_blocking_rules": None, "clerical_band": None, "spark": None,
+    "max_pairs": 1e6, "em_blocking_rules": None, "clerical_band": None, "spark": None,
 }
 
 #: Candidate pairs below this probability are not kept in ``links``.

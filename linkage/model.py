@@ -98,13 +98,13 @@ def birth_date_comparison() -> dict:
         "comparison_description": "birth date: exact, day/month swap, year only, one off",
         "comparison_levels": [
             _lvl("l.birth_y IS NULL OR r.birth_y IS NULL", "null", 0, 0, null=True),
-            _lvl("l.birth_y = r.birth_y AND l.birth_m = r.birth_m AND l.birth_d = r.birth_d", "exact", 0.85, 0.0002),
+            _lvl("l.birth_y = r.birth_y AND l.birth_m = r.birth_m AND l.birth_d = r.birth_d", "exact", 0.87, 0.0002),
             _lvl("l.birth_y = r.birth_y AND l.birth_m = r.birth_d AND l.birth_d = r.birth_m", "day/month swapped",
                  0.02, 0.0002),
             _lvl("l.birth_y = r.birth_y AND (l.birth_m IS NULL OR r.birth_m IS NULL)", "year only", 0.04, 0.015),
             _lvl("coalesce((l.birth_y = r.birth_y)::INT, 0) + coalesce((l.birth_m = r.birth_m)::INT, 0) "
                  "+ coalesce((l.birth_d = r.birth_d)::INT, 0) = 2", "one component off", 0.06, 0.005),
-            _lvl("ELSE", "else", 0.03, 0.9796),
+            _lvl("ELSE", "else", 0.01, 0.9796),
         ],
     }
 
@@ -198,12 +198,20 @@ def default_blocking_rules(comparisons: set[str]) -> list[str]:
                   "l.given_metaphone = r.given_metaphone",
                   "l.family_skel = r.family_skel AND l.given_skel = r.given_skel",
                   "l.family_nysiis = r.given_nysiis AND l.given_nysiis = r.family_nysiis"]
-        if "postcode" in comparisons:
-            rules.append("l.family_nysiis = r.family_nysiis AND l.postcode_std = r.postcode_std")
     elif dob:
         rules.append("l.birth_y = r.birth_y AND l.birth_m = r.birth_m AND l.birth_d = r.birth_d")
     if names:
         rules.append("l.name_key = r.name_key")
+        if dob:
+            rules.append("l.family_nysiis = r.family_nysiis AND l.given_nysiis = r.given_nysiis")
+        for place in ("postcode_std", "locality_std"):
+            if place.split("_")[0] in comparisons:
+                rules += [f"l.{place} = r.{place} AND l.family_nysiis = r.family_nysiis",
+                          f"l.{place} = r.{place} AND l.given_nysiis = r.given_nysiis"]
+    if "address" in comparisons:
+        for place in ("postcode_std", "locality_std", "birth_y"):
+            if place.split("_")[0] in comparisons or (place == "birth_y" and dob):
+                rules.append(f"l.address_std = r.address_std AND l.{place} = r.{place}")
     if "document_number" in comparisons:
         rules.append("l.doc = r.doc")
     if not rules:

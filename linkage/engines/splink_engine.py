@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import time
 import warnings
 
 import pandas as pd
@@ -30,7 +31,7 @@ class SplinkEngine:
     Attributes after :meth:`fit`: ``linker_``, ``trained_`` (bool), ``training_log_``.
     """
 
-    def __init__(self, spec: ModelSpec, seed: int = 1, max_pairs: float = 5e6,
+    def __init__(self, spec: ModelSpec, seed: int = 1, max_pairs: float = 1e6,
                  backend: str = "duckdb", spark: dict | None = None,
                  min_train_records: int = MIN_TRAIN_RECORDS):
         self.spec, self.seed, self.max_pairs = spec, seed, max_pairs
@@ -96,14 +97,17 @@ class SplinkEngine:
                     self.training_log_.append("lambda: deterministic rules, recall 0.7")
                 except Exception as exc:  # noqa: BLE001 - keep the prior, say so
                     warnings.warn(f"linkage: prior λ kept ({exc})", stacklevel=2)
+            t0 = time.perf_counter()
             tr.estimate_u_using_random_sampling(max_pairs=self.max_pairs, seed=self.seed)
             self.training_log_.append(f"u: random sampling, max_pairs={self.max_pairs:g}, "
-                                      f"seed={self.seed}")
+                                      f"seed={self.seed} ({time.perf_counter() - t0:.1f} s)")
             for rule in self.spec.em_blocking_rules:
                 try:
+                    t0 = time.perf_counter()
                     tr.estimate_parameters_using_expectation_maximisation(
                         rule, fix_u_probabilities=True)
-                    self.training_log_.append(f"m: EM blocked on {rule}")
+                    self.training_log_.append(f"m: EM blocked on {rule} "
+                                              f"({time.perf_counter() - t0:.1f} s)")
                 except Exception as exc:  # noqa: BLE001 - a session may have no pairs
                     warnings.warn(f"linkage: EM session on {rule!r} skipped ({exc})",
                                   stacklevel=2)
