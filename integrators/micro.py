@@ -464,11 +464,13 @@ class MicroIntegrator:
                        arg_max(r.visa_category,
                                (r.valid_from <= c.start_date,
                                 CASE WHEN r.valid_from <= c.start_date THEN epoch(r.valid_from)
-                                     ELSE -epoch(r.valid_from) END, r.visa_category)) AS visa_category,
+                                     ELSE -epoch(r.valid_from) END, r.visa_category,
+                                r.purpose)) AS visa_category,
                        arg_max(r.purpose,
                                (r.valid_from <= c.start_date,
                                 CASE WHEN r.valid_from <= c.start_date THEN epoch(r.valid_from)
-                                     ELSE -epoch(r.valid_from) END, r.visa_category)) AS visa_purpose
+                                     ELSE -epoch(r.valid_from) END, r.visa_category,
+                                r.purpose)) AS visa_purpose
                 FROM cut c JOIN _mi_rec r
                   ON r.person_id = c.person_id AND r.kind = 'visa'
                  AND coalesce(r.valid_from, DATE '0001-01-01') <= greatest(c.end_date,

@@ -336,3 +336,19 @@ def test_invariants_one_person_row_no_overlap_days_match_oracle(hist):
         cs = rows_of(con, f"SELECT crossing_date, direction FROM crossings "
                           f"WHERE person_id = {pid} ORDER BY crossing_date, seq")
         assert got.get(pid, 0) == presence_oracle(cs, ds, ou), pid
+
+
+def test_events_without_person_id_default_observed_until_and_missing_table():
+    from linkage.errors import MiglinkError
+
+    con = make_db([cx(1, "2023-01-01", "in"), cx(1, "2023-01-05", "out"),
+                   cx(2, "2023-02-01", "in")])
+    con.execute("ALTER TABLE events DROP COLUMN person_id")  # joined through clusters
+    counts = integrate(con, make_cfg(observed_until=None))
+    assert counts["observed_until"] == D("2023-02-01")  # the latest crossing
+    assert rows_of(con, "SELECT person_id, start_date, end_date, end_repair FROM stays") == [
+        (1, D("2023-01-01"), D("2023-01-05"), None),
+        (2, D("2023-02-01"), D("2023-02-02"), "open")]  # present on observed_until
+    con.execute("DROP TABLE clusters")
+    with pytest.raises(MiglinkError, match="clusters"):
+        integrate(con, make_cfg())
