@@ -511,7 +511,8 @@ def classify(con, rules, reference_dates, observed_until=None, crossings: str = 
                         WHEN st.resident THEN 'resident_abroad'
                         WHEN st.present THEN 'temporary_present'
                         ELSE 'not_present' END AS status,
-                   CAST(st.days AS INTEGER) AS days_present,
+                   CASE WHEN st.t <= {_lit(ou)} THEN CAST(st.days AS INTEGER) END
+                       AS days_present,
                    CASE WHEN st.t > {_lit(ou)} THEN true WHEN NOT ({alive}) THEN false
                         ELSE st.resident IS NULL END AS provisional
             FROM _res_st{i} st JOIN _res_people pp USING (person_id)""")
