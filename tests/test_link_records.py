@@ -34,3 +34,15 @@ def make_records(con: duckdb.DuckDBPyConnection, df: pd.DataFrame, table: str = 
     con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT {', '.join(sel)} FROM __records_df")
     con.unregister("__records_df")
     return con
+
+
+def test_make_records_has_the_records_schema():
+    con = duckdb.connect()
+    make_records(con, pd.DataFrame({"source": ["a", "a"], "record_id": [1, 2],
+                                    "birth_date": ["1980-01-02", None]}))
+    cols = dict(con.execute("SELECT column_name, column_type FROM "
+                            "(DESCRIBE records)").fetchall())
+    assert cols["birth_date"] == "DATE" and cols["birth_year"] == "INTEGER"
+    assert cols["row_number"] == "BIGINT" and cols["given_name"] == "VARCHAR"
+    assert con.execute("SELECT list(row_number ORDER BY record_id) FROM records"
+                       ).fetchall()[0][0] == [1, 2]
