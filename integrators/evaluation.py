@@ -127,7 +127,11 @@ def evaluate_run(out_dir: Path, truth_dir: Path, cfg=None) -> dict:
     result: dict = {}
     lk = linkage_scores(out_dir, truth_dir)
     if lk:
-        result["linkage"] = {k: v for k, v in lk.items() if not isinstance(v, (dict, list))}
+        flat = {k: v for k, v in lk.items() if not isinstance(v, (dict, list))}
+        for level in ("pairwise", "cluster"):
+            for k, v in (lk.get(level) or {}).items():
+                flat[f"{level}_{k}"] = v
+        result["linkage"] = flat
     res = residence_scores(out_dir, truth_dir)
     if res:
         result["residence_accuracy"] = res
