@@ -55,7 +55,9 @@ Conventions this module fixes where RESIDENCE.md is silent (documented in docs/i
   t0 < t1: stock(t1) - stock(t0) = immigration - emigration + births - deaths
   (:func:`person_flows`).
 * ``returning_citizen`` = immigration of a citizen (NULL when citizenship is unknown, false for
-  emigration); ``native_born`` is the person's native_born attribute when known, else NULL.
+  emigration); ``native_born`` is the person's native_born attribute when known, else NULL;
+  ``imputed`` (an extra column) is true when the crossing that caused the event (12/16), or
+  that began the stay/absence on ``event_date`` (6/12, 12/12), was imputed.
 """
 
 from __future__ import annotations
@@ -347,7 +349,7 @@ def _events_1216(con, out: str):
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {out} AS
         SELECT person_id, CASE WHEN dir = 'in' THEN 'immigration' ELSE 'emigration' END AS event,
-               d AS event_date, decided AS decided_on
+               d AS event_date, decided AS decided_on, imputed
         FROM _res_x16
         WHERE q AND migdir AND (prov_k IS NULL OR k < prov_k)""")
 
@@ -437,7 +439,7 @@ def _events_from_spells(con, spells: str, out: str, ou, S):
     ou1 = ou + _dt.timedelta(days=1)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {out} AS
-        WITH imm AS (
+        WITH ev AS (WITH imm AS (
             SELECT sp.person_id, 'immigration' AS event, i.s AS event_date, sp.u AS decided_on
             FROM {spells} sp ASOF LEFT JOIN _res_pres i
                  ON sp.person_id = i.person_id AND sp.u >= i.s
@@ -450,7 +452,11 @@ def _events_from_spells(con, spells: str, out: str, ou, S):
                  ON sp.person_id = i.person_id AND sp.v >= i.s
             WHERE sp.v < {_lit(ou1)})
         SELECT * FROM imm WHERE event_date > {_lit(S)}
-        UNION ALL SELECT * FROM emi""")
+        UNION ALL SELECT * FROM emi)
+        SELECT ev.*, (m.d IS NOT NULL) AS imputed
+        FROM ev LEFT JOIN (SELECT DISTINCT person_id, d, dir FROM _res_x WHERE imputed) m
+             ON m.person_id = ev.person_id AND m.d = ev.event_date
+            AND m.dir = CASE WHEN ev.event = 'immigration' THEN 'in' ELSE 'out' END""")
 
 
 # --------------------------------------------------------------------------------------------
@@ -521,7 +527,7 @@ def classify(con, rules, reference_dates, observed_until=None, crossings: str = 
         ev_parts.append(f"""
             SELECT e.person_id, '{rule}' AS rule, e.event, e.event_date, e.decided_on,
                    (e.event = 'immigration' AND pp.citizen) AS returning_citizen,
-                   pp.native_born
+                   pp.native_born, e.imputed
             FROM _res_ev{i} e JOIN _res_people pp USING (person_id)
             WHERE (pp.birth_date IS NULL OR {cdate} > pp.birth_date)
               AND (pp.death_date IS NULL OR {cdate} < pp.death_date)""")
