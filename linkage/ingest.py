@@ -332,7 +332,7 @@ class _SourceReader:
             FROM _ing_parse_rej""")
         n_rej = con.execute("SELECT count(*) FROM _ing_gaps").fetchone()[0]
         if n_rej == 0:
-            con.execute("CREATE OR REPLACE TEMP TABLE _ing_raw AS "
+            con.execute("CREATE OR REPLACE TEMP VIEW _ing_raw AS "
                         "SELECT rowid + 1 AS _rn, * FROM _ing_scan")
         else:
             con.execute("""CREATE OR REPLACE TEMP TABLE _ing_raw AS
@@ -340,8 +340,7 @@ class _SourceReader:
                      g AS (SELECT before, max(j) AS j FROM _ing_gaps GROUP BY before)
                 SELECT s.k + coalesce(g.j, 0) AS _rn, s.* EXCLUDE (k)
                 FROM s ASOF LEFT JOIN g ON s.k > g.before ORDER BY s.k""")
-        con.execute("DROP TABLE IF EXISTS _ing_scan")
-        con.execute("DROP TABLE IF EXISTS _ing_gaps")
+            con.execute("DROP TABLE IF EXISTS _ing_scan")
 
     def _discount_blank_lines(self) -> None:
         """DuckDB's reject ``line`` counts blank lines, which are not data rows: subtract the
@@ -471,9 +470,8 @@ class Ingestor:
                           f"accepted, {c['rejected']} rejected, {c['field_issues']} field "
                           f"issues ({time.perf_counter() - t0:.1f} s)")
         finally:
-            for t in ("_ing_countries", "_ing_raw", "_ing_parse_rej", "_ing_typed",
-                      "_ing_rej_errors", "_ing_rej_scans"):
-                con.execute(f"DROP TABLE IF EXISTS {t}")
+            _drop_temp(con)
+            con.execute("DROP TABLE IF EXISTS _ing_countries")
         return self.counts
 
     def _ingest_source(self, src, index: int) -> None:
@@ -510,65 +508,62 @@ class Ingestor:
             if problem:
                 problems[f] = "'unreadable date'" if temporal else problem
         id_x, _ = raw_of(src.id)
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _ing_typed AS
-            SELECT _ing_raw._rn AS row_number, CAST({id_x} AS VARCHAR) AS record_id,
-                   {', '.join(selects) if selects else 'NULL AS _none'}
-            FROM _ing_raw {' '.join(joins)}""")
-        required = [f for f in schema.REQUIRED_EVENT_FIELDS[src.kind]]
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _ing_dups AS
+            SELECT CAST({id_x} AS VARCHAR) AS record_id, count(*) AS n FROM _ing_raw
+            WHERE {id_x} IS NOT NULL GROUP BY ALL HAVING count(*) > 1""")
         reason_cases = [
             "WHEN t.record_id IS NULL THEN 'missing_id: no value in id column ' || "
             + lit(repr(src.id)),
             "WHEN d.n > 1 THEN 'duplicate_id: id ' || t.record_id || ' is on ' || d.n || "
             "' rows of the source (all copies rejected)'",
         ]
-        for f in required:
+        for f in schema.REQUIRED_EVENT_FIELDS[src.kind]:
             if f in fields:
                 reason_cases.append(
                     f"WHEN t.{ident('v_' + f)} IS NULL THEN 'unreadable_{f}: ' || "
                     f"coalesce('cannot read ' || t.{ident('r_' + f)}, 'empty')")
+        # One pass: typed values, and why the row is rejected (NULL = accepted).
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE _ing_typed AS
+            SELECT t.*, CASE {' '.join(reason_cases)} END AS reason
+            FROM (SELECT _ing_raw._rn AS row_number, CAST({id_x} AS VARCHAR) AS record_id,
+                         {', '.join(selects) if selects else 'NULL AS _none'}
+                  FROM _ing_raw {' '.join(joins)}) t
+            LEFT JOIN _ing_dups d ON d.record_id = t.record_id""")
         header_json = ", ".join(f"{lit(h)}, c{i}" for h, i in _unique_names(header))
-        con.execute(f"""CREATE OR REPLACE TEMP TABLE _ing_class AS
-            WITH d AS (SELECT record_id, count(*) AS n FROM _ing_typed
-                       WHERE record_id IS NOT NULL GROUP BY record_id HAVING count(*) > 1)
-            SELECT t.row_number, CASE {' '.join(reason_cases)} END AS reason
-            FROM _ing_typed t LEFT JOIN d USING (record_id)""")
         name = lit(src.name)
         con.execute(f"""INSERT INTO rejected
             SELECT {name}, row_number, reason, raw FROM _ing_parse_rej""")
         con.execute(f"""INSERT INTO rejected
-            SELECT {name}, c.row_number, c.reason,
-                   CAST(json_object({header_json}) AS VARCHAR)
-            FROM _ing_class c JOIN _ing_raw r ON r._rn = c.row_number
-            WHERE c.reason IS NOT NULL ORDER BY c.row_number""")
-        rec_cols = [c for c, _t in RECORD_COLUMNS]
+            SELECT {name}, t.row_number, t.reason, CAST(json_object({header_json}) AS VARCHAR)
+            FROM (SELECT row_number, reason FROM _ing_typed WHERE reason IS NOT NULL) t
+            JOIN _ing_raw r ON r._rn = t.row_number ORDER BY t.row_number""")
         values = []
-        for c in rec_cols:
+        for c, _t in RECORD_COLUMNS:
             if c == "source":
                 values.append(name)
             elif c == "kind":
                 values.append(lit(src.kind))
             elif c in ("record_id", "row_number"):
-                values.append(f"t.{c}")
+                values.append(c)
             elif c in fields:
-                values.append(f"t.{ident('v_' + c)}")
+                values.append(ident("v_" + c))
             else:
                 values.append("NULL")
-        con.execute(f"""INSERT INTO records ({', '.join(rec_cols)})
-            SELECT {', '.join(values)} FROM _ing_typed t JOIN _ing_class c USING (row_number)
-            WHERE c.reason IS NULL ORDER BY t.row_number""")
+        con.execute(f"""INSERT INTO records
+            SELECT {', '.join(values)} FROM _ing_typed WHERE reason IS NULL
+            ORDER BY row_number""")
         issue_parts = []
         for f, problem in problems.items():
             r, v = ident("r_" + f), ident("v_" + f)
             issue_parts.append(
-                f"SELECT {name}, t.record_id, {lit(f)}, {r}, {problem} AS problem, "
-                f"t.row_number AS rn, {list(src.fields).index(f)} AS fo "
-                f"FROM _ing_typed t JOIN _ing_class c USING (row_number) "
-                f"WHERE c.reason IS NULL AND {r} IS NOT NULL AND {v} IS NULL")
+                f"SELECT {name}, record_id, {lit(f)}, {r}, {problem} AS problem, "
+                f"row_number AS rn, {list(src.fields).index(f)} AS fo FROM _ing_typed "
+                f"WHERE reason IS NULL AND {r} IS NOT NULL AND {v} IS NULL")
         if issue_parts:
             con.execute(f"""INSERT INTO field_issues
                 SELECT * EXCLUDE (rn, fo) FROM ({' UNION ALL '.join(issue_parts)})
                 WHERE problem IS NOT NULL ORDER BY rn, fo""")
-        self._events(src)
+        self._events(src, fields)
 
         parse_rej = con.execute("SELECT count(*) FROM _ing_parse_rej").fetchone()[0]
         typed = con.execute("SELECT count(*) FROM _ing_typed").fetchone()[0]
@@ -583,34 +578,56 @@ class Ingestor:
                                f"{accepted} accepted + {rejected} rejected", file=src.path)
         self.counts[src.name] = {"input_rows": int(input_rows), "accepted": int(accepted),
                                  "rejected": int(rejected), "field_issues": int(issues)}
-        con.execute("DROP TABLE IF EXISTS _ing_class")
+        _drop_temp(con)
 
-    def _events(self, src) -> None:
+    def _events(self, src, fields) -> None:
+        """Events of the source's accepted rows (docs/internals.md "Tables"). ``event_seq`` =
+        offset + (row_number - 1) * k + i for the i-th of the kind's k event types: unique,
+        increasing in file order, and above every earlier source's."""
         specs = _EVENTS[src.kind]
         if not specs:
             return
         con = self.con
-        ev_cols = [c for c, _t in EVENT_COLUMNS]
+        k = len(specs)
+        offset = con.execute("SELECT coalesce(max(event_seq), 0) FROM events").fetchone()[0]
+
+        def col(c):
+            return ident("v_" + c) if c in fields else "NULL"
+
         parts = []
         for sub, (etype, date_field) in enumerate(specs):
+            if date_field not in fields:
+                continue
             cols = []
-            for c in ev_cols:
-                if c == "event_date":
-                    cols.append(f"{date_field} AS event_date")
+            for c, _t in EVENT_COLUMNS:
+                if c in ("source",):
+                    cols.append(lit(src.name))
+                elif c == "record_id":
+                    cols.append("record_id")
+                elif c == "event_date":
+                    cols.append(col(date_field))
                 elif c == "event_type":
-                    cols.append(f"{etype} AS event_type")
+                    cols.append(etype.replace("direction", col("direction")))
                 elif c == "event_seq":
-                    cols.append(f"{sub} AS _sub")
+                    cols.append(f"{offset} + (row_number - 1) * {k} + {sub + 1}")
                 else:
-                    cols.append(c)
-            parts.append(f"SELECT row_number, {', '.join(cols)} FROM records "
-                         f"WHERE source = {lit(src.name)} AND {date_field} IS NOT NULL")
-        offset = con.execute("SELECT coalesce(max(event_seq), 0) FROM events").fetchone()[0]
-        select = ", ".join(
-            f"{offset} + row_number() OVER (ORDER BY row_number, _sub)" if c == "event_seq"
-            else c for c in ev_cols)
-        con.execute(f"""INSERT INTO events ({', '.join(ev_cols)})
-            SELECT {select} FROM ({' UNION ALL '.join(parts)}) ORDER BY row_number, _sub""")
+                    cols.append(col(c))
+            parts.append(f"SELECT {', '.join(cols)} FROM _ing_typed "
+                         f"WHERE reason IS NULL AND {col(date_field)} IS NOT NULL")
+        if parts:
+            con.execute(f"INSERT INTO events {' UNION ALL '.join(parts)} ORDER BY 5")
+
+
+def _drop_temp(con) -> None:
+    """Drop the per-source working tables and views."""
+    kinds = dict(con.execute("SELECT table_name, table_type FROM information_schema.tables "
+                             "WHERE table_name LIKE '\\_ing\\_%' ESCAPE '\\'").fetchall())
+    for name, kind in kinds.items():
+        if kind == "VIEW":
+            con.execute(f"DROP VIEW IF EXISTS {name}")
+    for t in ("_ing_raw", "_ing_scan", "_ing_parse_rej", "_ing_typed", "_ing_dups", "_ing_gaps",
+              "_ing_rej_errors", "_ing_rej_scans"):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
 
 
 def _unique_names(header: list[str]) -> list[tuple[str, int]]:

@@ -275,12 +275,12 @@ def test_events_of_every_kind_and_global_order(tmp_path, write_config):
                      "FROM events ORDER BY event_seq") == [
         ("visa", "v1", dt.date(2020, 1, 1), "visa_start", 1),
         ("visa", "v1", dt.date(2021, 1, 1), "visa_end", 2),
-        ("visa", "v2", dt.date(2021, 6, 1), "visa_end", 3),
-        ("border", "b1", dt.date(2020, 2, 1), "crossing_in", 4),
-        ("border", "b2", dt.date(2020, 1, 1), "crossing_out", 5),
-        ("census", "c1", dt.date(2023, 3, 7), "census", 6),
-        ("reg", "r1", dt.date(2020, 1, 5), "register_in", 7),
-        ("reg", "r1", dt.date(2022, 1, 5), "register_out", 8)]
+        ("visa", "v2", dt.date(2021, 6, 1), "visa_end", 4),
+        ("border", "b1", dt.date(2020, 2, 1), "crossing_in", 5),
+        ("border", "b2", dt.date(2020, 1, 1), "crossing_out", 6),
+        ("census", "c1", dt.date(2023, 3, 7), "census", 7),
+        ("reg", "r1", dt.date(2020, 1, 5), "register_in", 8),
+        ("reg", "r1", dt.date(2022, 1, 5), "register_out", 9)]
     assert rows(con, "SELECT visa_category, purpose, valid_from, valid_to FROM events "
                      "WHERE event_seq = 2") == [("WORK", "work", dt.date(2020, 1, 1),
                                                  dt.date(2021, 1, 1))]
