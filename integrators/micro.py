@@ -193,16 +193,12 @@ class MicroIntegrator:
                                          death_date))""")
         con.execute("""
             CREATE OR REPLACE TEMP TABLE _mi_attr AS
-            WITH best AS (
-                SELECT person_id, field, min(rank) AS best_rank FROM _mi_long
-                GROUP BY ALL),
-            cand AS (
-                SELECT l.person_id, l.field, l.value, count(*) AS n FROM _mi_long l
-                JOIN best b ON b.person_id = l.person_id AND b.field = l.field
-                           AND l.rank = b.best_rank
+            WITH cand AS (
+                SELECT person_id, field, value, rank, count(*) AS n FROM _mi_long
                 GROUP BY ALL)
             SELECT person_id, field,
-                   arg_min(value, (-n, value)) AS chosen
+                   arg_min(value, (rank, -n, value)) AS chosen,
+                   min(value) <> max(value) AS conflict
             FROM cand GROUP BY ALL""")
         # citizenship evidence, dated
         con.execute(f"""
@@ -250,18 +246,17 @@ class MicroIntegrator:
         # conflicts (attributes and unexplained citizenship)
         con.execute("""
             CREATE OR REPLACE TABLE person_conflicts AS
-            WITH all_long AS (
+            WITH keys AS (SELECT person_id, field FROM _mi_attr WHERE conflict),
+            all_long AS (
                 SELECT person_id, field, value, source FROM _mi_long
+                SEMI JOIN keys USING (person_id, field)
                 UNION ALL
                 SELECT r.person_id, 'citizenship', r.citizenship, r.source
                 FROM _mi_rec r JOIN _mi_citp p USING (person_id)
                 WHERE p.cit_conflict AND r.citizenship IS NOT NULL),
-            keys AS (
-                SELECT person_id, field FROM all_long GROUP BY ALL
-                HAVING min(value) <> max(value)),
             per_src AS (
                 SELECT person_id, field, value, source, count(*) AS n
-                FROM all_long SEMI JOIN keys USING (person_id, field) GROUP BY ALL),
+                FROM all_long GROUP BY ALL),
             per_val AS (
                 SELECT person_id, field, value,
                        value || ': ' || string_agg(source || '×' || n, ', ' ORDER BY source)

@@ -28,6 +28,13 @@ def peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_s() -> float:
+    """CPU seconds of this process, all threads (the machine may be shared: wall time
+    then overstates the cost)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def make_tables(con, persons: int, per_person: int = 5) -> None:
     n = persons * per_person
     # crossings: alternate in/out around 60-day spacing; ~1% of rows have the direction
@@ -124,24 +131,26 @@ def main() -> None:
     print(f"generated {args.persons:,} persons, {n_rec:,} records, {n_cx:,} crossings in "
           f"{time.perf_counter() - t0:.1f} s; peak {peak_mb():,.0f} MB")
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_s()
     con.execute("""CREATE TEMP TABLE _baseline AS
                    SELECT person_id, event_date, lag(direction) OVER (
                        PARTITION BY person_id ORDER BY event_date, event_seq) AS prev
                    FROM events""")
     base = time.perf_counter() - t0
     con.execute("DROP TABLE _baseline")
-    print(f"baseline window pass: {base:.2f} s ({n_cx / base:,.0f} crossings/s)")
+    print(f"baseline window pass: {base:.2f} s wall, {cpu_s() - c0:.2f} s CPU "
+          f"({n_cx / base:,.0f} crossings/s)")
 
     cfg = NS(country="NZL",
              sources=[NS(name=k, kind=k) for k in ("border", "visa", "census", "register")],
              residence=NS(rules=["12/16"], reference_dates=[dt.date(2019, 12, 31),
                                                             dt.date(2020, 12, 31)],
                           observed_until=dt.date(2020, 12, 31)))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_s()
     counts = integrate(con, cfg)
     micro = time.perf_counter() - t0
-    print(f"integrate: {micro:.2f} s ({n_cx / micro:,.0f} crossings/s, "
+    print(f"integrate: {micro:.2f} s wall, {cpu_s() - c0:.2f} s CPU "
+          f"({n_cx / micro:,.0f} crossings/s, "
           f"{args.persons / micro:,.0f} persons/s), {micro / base:.1f}x baseline; "
           f"peak {peak_mb():,.0f} MB")
     print("  ", {k: v for k, v in counts.items() if not isinstance(v, dt.date)})
@@ -155,10 +164,11 @@ def main() -> None:
                        AND s.start_date <= r.d - 365 AND s.end_date > r.d) AS resident,
                NULL AS status, NULL::INTEGER AS days_present, false AS provisional
         FROM persons p, (VALUES (DATE '2019-12-31'), (DATE '2020-12-31')) r(d)""")
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_s()
     mc = classify_mobility(con, cfg)
     mob = time.perf_counter() - t0
-    print(f"classify_mobility: {mob:.2f} s ({counts['stays'] / mob:,.0f} stays/s), "
+    print(f"classify_mobility: {mob:.2f} s wall, {cpu_s() - c0:.2f} s CPU "
+          f"({counts['stays'] / mob:,.0f} stays/s), "
           f"{mob / base:.1f}x baseline; peak {peak_mb():,.0f} MB")
     print("  ", mc)
 
