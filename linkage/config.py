@@ -57,6 +57,8 @@ class SourceConfig:
     date_format: str | None = None
     columns: dict[str, str] = field(default_factory=dict)
     codes: dict[str, dict[str, str]] = field(default_factory=dict)
+    #: what :func:`linkage.ingest.inspect_file` found (format, encoding, delimiter, header)
+    file: Any = field(default=None, repr=False, compare=False)
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -274,10 +276,8 @@ def _source(v: _V, raw, i: int, base_dir: Path) -> SourceConfig:
                     val_s = a3
             out[str(k)] = val_s
         codes[str(f)] = out
-    sc = SourceConfig(name=name, kind=kind, path=path, id=id_col, date_format=date_format,
-                      columns=columns, codes=codes)
-    sc.file = src  # what inspect_file found (format, encoding, delimiter, header)
-    return sc
+    return SourceConfig(name=name, kind=kind, path=path, id=id_col, date_format=date_format,
+                        columns=columns, codes=codes, file=src)
 
 
 def _country(v: _V, value) -> str:

@@ -29,7 +29,7 @@ class SourceFile:
     path: Path
     format: str
     header: tuple[str, ...]
-    encoding: str | None = None      # DuckDB encoding name: utf-8 | latin-1 | utf-16
+    encoding: str | None = None      # utf-8 | latin-1 | cp1252 | utf-16
     delimiter: str | None = None
 
 
@@ -53,15 +53,23 @@ def _detect_encoding(sample: bytes, path: Path) -> tuple[str, bytes]:
         codecs.getincrementaldecoder("utf-8")().decode(sample, final=False)
         return "utf-8", sample
     except UnicodeDecodeError:
-        # Not UTF-8: every byte is valid latin-1 (ISO 8859-1), the usual legacy encoding.
-        return "latin-1", sample
+        return _legacy_encoding(sample), sample
+
+
+def _legacy_encoding(data) -> str:
+    """A file that is not UTF-8 is read as Windows-1252 when it holds bytes 0x80-0x9F (which
+    are control characters in ISO 8859-1 but letters and punctuation such as € and ’ in
+    cp1252, the usual export of Windows tools), else as ISO 8859-1 (latin-1)."""
+    import numpy as np
+    arr = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
+    return "cp1252" if bool(((arr >= 0x80) & (arr <= 0x9F)).any()) else "latin-1"
 
 
 def _decode(sample: bytes, encoding: str) -> str:
     if encoding == "utf-16":
         return sample.decode("utf-16", errors="ignore")
-    if encoding == "latin-1":
-        return sample.decode("latin-1")
+    if encoding in ("latin-1", "cp1252"):
+        return sample.decode(encoding, errors="replace")
     return codecs.getincrementaldecoder("utf-8")(errors="replace").decode(sample, final=False)
 
 
@@ -286,13 +294,31 @@ class _SourceReader:
                     "(row_number BIGINT, reason VARCHAR, raw VARCHAR)")
 
     def _scan(self, encoding: str) -> list:
+        if encoding == "cp1252":
+            return self._scan_transcoded(encoding)
+        return self._scan_path(self.src.path, encoding)
+
+    def _scan_transcoded(self, encoding: str) -> list:
+        """DuckDB reads UTF-8, UTF-16 and latin-1 only: re-encode other files to a temporary
+        UTF-8 copy, block by block (the CSV structure is unchanged, so row numbers hold)."""
+        import tempfile
+        with tempfile.TemporaryDirectory(prefix="miglink-") as tmp:
+            target = Path(tmp) / "source.csv"
+            decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+            with open(self.src.path, "rb") as fin, open(target, "wb") as fout:
+                while block := fin.read(1 << 24):
+                    fout.write(decoder.decode(block).encode("utf-8"))
+                fout.write(decoder.decode(b"", final=True).encode("utf-8"))
+            return self._scan_path(target, "utf-8")
+
+    def _scan_path(self, path: Path, encoding: str) -> list:
         con, f = self.con, self.file
         n = len(f.header)
         cols = "{" + ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n)) + "}"
         con.execute("DROP TABLE IF EXISTS _ing_rej_errors")
         con.execute("DROP TABLE IF EXISTS _ing_rej_scans")
         con.execute(f"""CREATE OR REPLACE TEMP TABLE _ing_scan AS
-            SELECT * FROM read_csv({lit(self.src.path)}, header=true, auto_detect=false,
+            SELECT * FROM read_csv({lit(path)}, header=true, auto_detect=false,
                 delim={lit(f.delimiter)}, quote='"', escape='"', encoding={lit(encoding)},
                 columns={cols}, strict_mode=true, store_rejects=true,
                 rejects_table='_ing_rej_errors', rejects_scan='_ing_rej_scans',
@@ -305,8 +331,10 @@ class _SourceReader:
             types = {t for (t,) in self._scan(f.encoding)}
             if f.encoding == "utf-8" and types & {"INVALID ENCODING", "INVALID UNICODE"}:
                 # Bytes that are not UTF-8 beyond the sample that inspect_file looked at:
-                # the file is in a legacy single-byte encoding; read it all as latin-1.
-                self._scan("latin-1")
+                # the file is in a legacy single-byte encoding; read it all again as such.
+                import numpy as np
+                self._scan(_legacy_encoding(np.memmap(self.src.path, dtype=np.uint8,
+                                                      mode="r")))
         except Exception as exc:  # duckdb.Error: a file DuckDB cannot read at all
             raise MiglinkError(f"cannot be read as CSV ({str(exc).splitlines()[0]})",
                                file=self.src.path) from None

@@ -40,7 +40,8 @@ LISTS = ("police", "ngo", "health", "labour")
 CENSUS_MONTH_DAY = "03-07"
 
 _DATE_COLS = {"dob", "date_of_birth", "valid_from", "valid_to", "crossing_date", "census_night",
-              "registration_date", "deregistration_date", "naturalised_on"}
+              "registration_date", "deregistration_date", "naturalised_on",
+              "date_of_death"}
 _INT_COLS = {"birth_year", "year_arrived"}
 
 

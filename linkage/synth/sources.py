@@ -209,7 +209,9 @@ def census(L: Lives, R: Renderer, rng, d: Defects, day: int):
 
 
 def register(L: Lives, R: Renderer, rng, d: Defects):
-    """Residents' registrations with lags; deaths deregistered, most emigrants never."""
+    """Residents' registrations with lags; deaths deregistered (with the date of death),
+    most emigrants never. ``naturalised_on``, ``date_of_death`` and ``deregistration_reason``
+    have no canonical field yet and are left unmapped in the config."""
     p = L.persons
     n = len(p)
     mt = L.mtype
@@ -257,6 +259,9 @@ def register(L: Lives, R: Renderer, rng, d: Defects):
         "birth_country": ALPHA3[p["birth_country"].to_numpy()[pid]],
         "registration_date": _days(reg[pid]), "deregistration_date": _days(dereg[pid]),
         "naturalised_on": _days(nd),
+        "date_of_death": _days(np.where(dead[pid] & (L.death[pid] <= E), L.death[pid], NONE)),
+        "deregistration_reason": np.where(dereg[pid] == NONE, None,
+                                          np.where(dead[pid], "death", "emigration")),
     })
     return t, pid
 
