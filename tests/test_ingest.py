@@ -339,6 +339,26 @@ def test_latin1_bytes_beyond_the_sniffed_sample(tmp_path, write_config):
         ("Jürgen",)]
 
 
+def test_cp1252_file_read_correctly(tmp_path, write_config):
+    data = "id,name\n1,O’Brien\n2,Zoë €\n".encode("cp1252")
+    con, counts = _one(tmp_path, write_config, data)
+    assert rows(con, "SELECT given_name FROM records ORDER BY row_number") == [
+        ("O’Brien",), ("Zoë €",)]
+
+
+def test_cp1252_bytes_beyond_the_sniffed_sample(tmp_path, write_config):
+    body = "".join(f"{i},Ann\n" for i in range(20000)) + "20000,O’Brien\n"
+    con, counts = _one(tmp_path, write_config, ("id,name\n" + body).encode("cp1252"))
+    assert counts["g"]["accepted"] == 20001
+    assert rows(con, "SELECT given_name FROM records WHERE record_id = '20000'") == [
+        ("O’Brien",)]
+
+
+def test_corrupt_parquet_is_a_one_line_error(tmp_path, write_config):
+    with pytest.raises(MiglinkError, match=r"g\.parquet.*cannot be read as Parquet"):
+        _one(tmp_path, write_config, b"PAR1 not really", path="g.parquet")
+
+
 def test_utf8_bom_header_still_maps(tmp_path, write_config):
     con, counts = _one(tmp_path, write_config, "\ufeffid,name\n1,Zoë\n".encode("utf-8"))
     assert rows(con, "SELECT record_id, given_name FROM records") == [("1", "Zoë")]
