@@ -1,7 +1,39 @@
 """Ingestion: every source file into the DuckDB tables records, events, rejected, field_issues.
 
 Contracts: DESIGN.md "Outputs" (row accounting: input rows = records + rejected, nothing
-dropped silently) and docs/internals.md "Tables" (exact schemas).
+dropped silently) and docs/internals.md "Tables" (exact schemas). All work is DuckDB SQL
+over whole tables (read_csv / read_parquet, try_strptime, CASE code maps, a country lookup
+join); Python only builds the statements.
+
+Decisions (each pinned by a test in tests/test_ingest.py):
+
+- Format by extension: ``.parquet``/``.pq``/``.parq`` are Parquet, anything else CSV (``.gz``
+  allowed). The CSV delimiter is chosen from the header line (``,`` ``;`` tab ``|``: the one
+  giving most fields) and passed to DuckDB explicitly; quote and escape are ``"``.
+- Encoding: UTF-8 (BOM or not), UTF-16 with BOM; a file that is not valid UTF-8 is read as
+  Windows-1252 when it holds bytes 0x80-0x9F, else as latin-1. NUL or control bytes (or a
+  ZIP/Excel signature) make it a one-line "binary file" error.
+- A 0-byte (or blank) file is a one-line error: a CSV source needs a header. A header-only
+  file is a source with 0 rows. Blank lines are not rows.
+- Rejected rows (reason = short code, colon, text): ``missing_id``; ``duplicate_id`` — every
+  copy of an id that appears more than once in the source is rejected, since no copy can be
+  told apart from the others ("cannot be identified"); ``unreadable_crossing_date`` /
+  ``unreadable_direction`` for border rows; rows the CSV reader cannot split into the
+  header's fields: ``too_few_fields``, ``too_many_fields``, ``bad_quoting``,
+  ``line_too_long``. ``raw`` is the JSON object of the row keyed by header names, or
+  ``{"csv_line": ...}`` for a row that could not be split.
+- ``row_number`` is the 1-based data row (records, not physical lines: a quoted field may
+  hold line breaks; blank lines are skipped). Row numbers of records and rejected rows
+  together are exactly 1..input_rows; an independent byte-level line count guards that no
+  row was lost.
+- Values are trimmed; empty becomes NULL. Dates use the source's ``date_format`` (ISO 8601
+  when absent, a time part is ignored); a value shaped like the format that is not a real
+  day is an "impossible date", anything else an "unreadable date". Whole numbers accept
+  "1990" and "1990.0", not "1990.5". Codes: the source's ``codes`` (exact, then
+  case-insensitive) then built-in unambiguous defaults (:data:`DEFAULT_CODES`); a value
+  left unmapped is NULL with "unknown code" (sex, direction, purpose) or kept as written
+  (free-text fields such as port). Countries: codes first, then
+  :mod:`linkage.countries`; unmatched -> NULL with "unknown country".
 """
 
 from __future__ import annotations

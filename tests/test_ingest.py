@@ -315,6 +315,19 @@ def test_header_only_file_gives_zero_rows(tmp_path, write_config):
     assert counts["g"] == {"input_rows": 0, "accepted": 0, "rejected": 0, "field_issues": 0}
 
 
+def test_header_without_line_end_gives_zero_rows(tmp_path, write_config):
+    con, counts = _one(tmp_path, write_config, b"id,name")
+    assert counts["g"]["input_rows"] == 0
+
+
+def test_gzipped_csv(tmp_path, write_config):
+    import gzip
+    con, counts = _one(tmp_path, write_config, gzip.compress(b"id,name\n1,Ann\n2,Bob\n"),
+                       path="g.csv.gz")
+    assert rows(con, "SELECT record_id, given_name FROM records ORDER BY row_number") == [
+        ("1", "Ann"), ("2", "Bob")]
+
+
 def test_empty_file_is_a_one_line_error(tmp_path, write_config):
     with pytest.raises(MiglinkError, match=r"g\.csv: is empty"):
         _one(tmp_path, write_config, b"")
