@@ -121,8 +121,9 @@ class SplinkEngine:
                          ["source_dataset_l", "unique_id_l", "source_dataset_r", "unique_id_r"]]
         if not len(lab):
             return
+        lab = lab.rename(columns={"unique_id_l": "rid_l", "unique_id_r": "rid_r"})
         if self.n_inputs_ == 1:
-            lab = lab[["unique_id_l", "unique_id_r"]]
+            lab = lab[["rid_l", "rid_r"]]
         sdf = self.db_api_.register(lab.reset_index(drop=True), table_name="__ml_labels")
         self.linker_.training.estimate_m_from_pairwise_labels(sdf)
         self.training_log_.append(f"m: from {len(lab)} labelled matching pairs")
