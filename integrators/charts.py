@@ -52,7 +52,7 @@ def _svg(fig) -> str:
     """Serialise a figure to a bare, deterministic ``<svg>`` element and close it."""
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.hashsalt": "miglink-report", "svg.fonttype": SVG_FONTTYPE}):
-        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
+        fig.savefig(buf, format="svg", metadata={"Date": None})
     plt.close(fig)
     text = buf.getvalue()
     text = text[text.index("<svg"):]
@@ -65,7 +65,8 @@ def _svg(fig) -> str:
 
 def _figure(width: float = 7.5, height: float = 3.2, ncols: int = 1, nrows: int = 1, **kw):
     with matplotlib.rc_context(_RC):
-        fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, **kw)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False,
+                                 layout="constrained", **kw)
     return fig, axes
 
 
@@ -179,10 +180,7 @@ def small_multiples(panels: dict, *, ylabel: str = "", kind: str = "line",
             axes[idx // ncols, idx % ncols].set_visible(False)
         if len(names) > 1:
             handles, labels = axes[0, 0].get_legend_handles_labels()
-            fig.legend(handles, labels, loc="lower center", ncol=min(len(names), 4),
-                       bbox_to_anchor=(0.5, -0.02 - 0.04 * (len(names) > 4)))
-            fig.subplots_adjust(bottom=0.25)
-        fig.tight_layout(rect=(0, 0.08 if len(names) > 1 else 0, 1, 1))
+            fig.legend(handles, labels, loc="outside lower center", ncol=min(len(names), 4))
         return _svg(fig)
 
 

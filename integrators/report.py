@@ -120,6 +120,10 @@ def fmt_pct(x, digits: int = 1) -> str:
     return f"{100 * float(x):.{digits}f}%"
 
 
+#: A measure hidden because its row's count of persons is suppressed (shown as "supp.").
+SUPPRESSED = "supp."
+
+
 class Suppressor:
     """Primary suppression of small counts: 0 < n < threshold is shown as ``<threshold``."""
 
@@ -135,6 +139,18 @@ class Suppressor:
             self.used = True
             return f"<{self.threshold}", "num supp"
         return fmt_int(x), "num"
+
+    def dependents(self, df: pd.DataFrame, count: str, measures) -> pd.DataFrame:
+        """Hide ``measures`` (e.g. trips, person-days) in rows whose ``count`` of persons is
+        suppressed, so that a small group's totals are not published beside it."""
+        out = df.copy()
+        small = out[count].map(self.hidden).astype(bool)
+        for c in measures:
+            if c in out.columns:
+                out[c] = out[c].astype(object).where(~small, SUPPRESSED)
+        if small.any():
+            self.used = True
+        return out
 
     def chart_values(self, values) -> np.ndarray:
         """Values for a chart: suppressed cells drawn as zero."""
@@ -154,7 +170,9 @@ def df_table(df: pd.DataFrame, *, counts=(), numbers=(), pcts=(), supp: Suppress
     for rec in df.itertuples(index=False):
         row = []
         for col, val in zip(df.columns, rec):
-            if col in counts:
+            if isinstance(val, str) and val == SUPPRESSED:
+                row.append((SUPPRESSED, "num supp"))
+            elif col in counts:
                 row.append(supp.cell(val) if supp else (fmt_int(val), "num"))
             elif col in pcts:
                 row.append((fmt_pct(val), "num"))
@@ -339,7 +357,11 @@ class Report:
         th = self._threshold()
         # pairs and match weights
         sec.sub("Match-weight distribution")
-        if self.has("links") and "match_weight" in self.cols("links"):
+        hist_csv = self.out_dir / "linkage" / "match_weight_histogram.csv"
+        if hist_csv.exists():
+            any_part = True
+            self._histogram_csv(sec, hist_csv, th)
+        elif self.has("links") and "match_weight" in self.cols("links"):
             any_part = True
             s = self.df("SELECT count(*) AS n, min(match_weight) AS lo, max(match_weight) AS hi, "
                         "count(*) FILTER (WHERE match_probability >= ?) AS above "
@@ -396,11 +418,45 @@ class Report:
         if not any_part:
             sec.status = NOT_RUN
 
+    def _histogram_csv(self, sec: Section, path: Path, th: float | None) -> None:
+        """The model's own histogram (``linkage/match_weight_histogram.csv``: weight_from,
+        weight_to, pairs — every scored pair, one bin per unit of match weight)."""
+        h = pd.read_csv(path)
+        if not len(h):
+            sec.para("No candidate pairs were scored (every blocking rule found none).")
+            return
+        lo, hi = int(h["weight_from"].min()), int(h["weight_to"].max())
+        counts = np.zeros(hi - lo)
+        counts[(h["weight_from"] - lo).to_numpy()] = h["pairs"].to_numpy()
+        thw = math.log2(th / (1 - th)) if th is not None and 0 < th < 1 else None
+        sec.chart(charts.histogram(
+            np.arange(lo, hi + 1), counts, xlabel="match weight (log2 Bayes factor)",
+            ylabel="candidate pairs (log scale)", log=True, vline=thw,
+            vline_label=f"threshold: match probability {th:g}" if thw is not None else ""),
+            "Match weights of all scored candidate pairs, one bar per unit of weight. Pairs to "
+            "the right of the threshold join one person; a clear valley between the two humps "
+            "means the model separates matches from non-matches well.")
+        figs = [("scored pairs", fmt_int(h["pairs"].sum()))]
+        if th is not None and self.has("links") and "match_probability" in self.cols("links"):
+            above = self.con.execute(
+                "SELECT count(*) FROM links WHERE match_weight IS NOT NULL "
+                "AND match_probability >= ?", [th]).fetchone()[0]
+            figs.append((f"pairs with probability ≥ {th:g}", fmt_int(above)))
+        clerical = self.out_dir / "linkage" / "clerical_review.csv"
+        if clerical.exists():
+            with clerical.open(encoding="utf-8") as f:
+                n = max(sum(1 for _ in f) - 1, 0)
+            figs.append(("pairs for clerical review", fmt_int(n)))
+        sec.figures(figs)
+
     def _model_json(self) -> dict | None:
+        """The trained model: ``linkage/parameters.json`` (miglink's inspection file) first,
+        else any Splink model JSON (``save_model_to_json``) in ``linkage/``."""
         folder = self.out_dir / "linkage"
         if not folder.is_dir():
             return None
-        for p in sorted(folder.glob("*.json")):
+        paths = sorted(folder.glob("*.json"), key=lambda p: (p.name != "parameters.json", p.name))
+        for p in paths:
             try:
                 obj = json.loads(p.read_text(encoding="utf-8"))
             except (OSError, ValueError):
@@ -412,26 +468,38 @@ class Report:
     def _model_table(self, sec: Section, model: dict) -> None:
         rows = []
         for comp in model["comparisons"]:
-            name = comp.get("output_column_name") or comp.get("comparison_description", "")
-            for lvl in comp.get("comparison_levels", []):
+            name = (comp.get("name") or comp.get("output_column_name")
+                    or comp.get("comparison_description", ""))
+            for lvl in comp.get("levels", comp.get("comparison_levels", [])):
                 if lvl.get("is_null_level"):
                     continue
                 m, u = lvl.get("m_probability"), lvl.get("u_probability")
                 m = m if isinstance(m, (int, float)) else np.nan
                 u = u if isinstance(u, (int, float)) else np.nan
                 bf = m / u if u and not pd.isna(u) and u > 0 else np.nan
-                rows.append({"comparison": name,
-                             "level": lvl.get("label_for_charts") or lvl.get("sql_condition", ""),
-                             "m": m, "u": u, "bayes_factor": bf,
+                label = lvl.get("label") or lvl.get("label_for_charts") or \
+                    lvl.get("sql_condition", "")
+                if lvl.get("tf_adjustment_column"):
+                    label += " (term-frequency adjusted)"
+                rows.append({"comparison": name, "level": label, "m": m, "u": u,
+                             "bayes_factor": bf,
                              "match_weight": math.log2(bf) if bf and bf > 0 else np.nan})
         df = pd.DataFrame(rows)
         lam = model.get("probability_two_random_records_match")
-        if lam is not None:
+        if isinstance(lam, (int, float)) and 0 < lam < 1:
             sec.para(f"Prior probability that two random records match (λ): {fmt_num(lam)} "
                      f"(prior match weight {fmt_num(math.log2(lam / (1 - lam)))}). Each "
                      "comparison level adds its match weight log2(m/u) to the prior; m is the "
                      "probability of the level among true matches, u among non-matches "
                      "(Fellegi & Sunter 1969, estimated by EM as in Splink).")
+        if model.get("trained") is False:
+            sec.add("notrun", what="Training",
+                    why="the model was not trained on these data (too few records); prior "
+                        "m and u values were used")
+        log = model.get("training")
+        if isinstance(log, list) and log:
+            sec.table(df_table(pd.DataFrame({"training step": [str(x) for x in log]}),
+                               caption="Training log", collapsed=True))
         if len(df):
             sec.table(df_table(df, numbers=("m", "u", "bayes_factor", "match_weight"),
                                labels={"bayes_factor": "Bayes factor m/u",
@@ -622,6 +690,8 @@ class Report:
         if not len(f):
             sec.para("No migration event was found under any rule.")
             return
+        f["rule"] = pd.Categorical(f["rule"], self._rules(f["rule"].unique()), ordered=True)
+        f = f.sort_values(["rule", "year"]).astype({"rule": str})
         f["net_migration"] = f["immigration"] - f["emigration"]
         f = f.dropna(axis=1, how="all")
         panels = {}
@@ -816,19 +886,25 @@ class Report:
                 types = sorted(m["mobility_type"].unique())
                 years = sorted(m["year"].unique())
                 val = "person_days" if "person_days" in m.columns else "persons"
+                hidden = m["persons"].map(self.supp.hidden).astype(bool)
+                mc_ = m.assign(**{val: m[val].where(~hidden, 0)})
                 series = {str(int(y)): self.supp.chart_values(
-                    m[m["year"] == y].set_index("mobility_type")[val].reindex(types).fillna(0))
-                    for y in years}
-                sec.chart(charts.grouped_bars([t.replace("_", " ") for t in types], series,
+                    mc_[mc_["year"] == y].set_index("mobility_type")[val].reindex(types)
+                    .fillna(0)) for y in years}
+                sec.chart(charts.grouped_bars([t.replace("_", "\n") for t in types], series,
                                               ylabel=val.replace("_", "-")),
                           f"{val.replace('_', '-').capitalize()} of temporary mobility by type "
                           "and year.")
-                sec.table(df_table(m.astype({"year": str}),
-                                   counts=[c for c in ("persons", "trips", "person_days")
-                                           if c in m.columns], supp=self.supp,
+                shown = self.supp.dependents(m.astype({"year": str}), "persons",
+                                             ("trips", "person_days"))
+                sec.table(df_table(shown, counts=("persons",), supp=self.supp,
+                                   numbers=("trips", "person_days"),
                                    labels={"mobility_type": "type",
                                            "person_days": "person-days"},
-                                   caption="Temporary mobility by year and type"))
+                                   caption="Temporary mobility by year and type",
+                                   note="Trips and person-days of a type with fewer persons "
+                                        "than the disclosure threshold are not shown "
+                                        "(supp.)."))
             else:
                 sec.para("No temporary mobility was found.")
         else:
@@ -875,8 +951,11 @@ class Report:
         for c in keys:
             if pd.api.types.is_integer_dtype(out[c]):
                 out[c] = out[c].astype(str)
+        if "persons" in out.columns and pd.api.types.is_numeric_dtype(out["persons"]):
+            measures = [c for c in out.columns if c != "persons" and c not in keys]
+            out = self.supp.dependents(out, "persons", measures)
         return df_table(out, counts=counts, supp=self.supp, caption=caption,
-                        collapsed=collapsed)
+                        collapsed=collapsed or len(out) > 25)
 
     # -- 5. accounts --------------------------------------------------------------------------
     def _accounts(self, sec: Section) -> None:
@@ -891,11 +970,24 @@ class Report:
                  "transitions out; the residual is closing observed − closing accounted.")
         sec.table(self._generic(acc, "Population accounts"))
         if "residual" in acc.columns and "group" in acc.columns:
-            r = pd.to_numeric(acc["residual"], errors="coerce").fillna(0)
-            sec.chart(charts.bars([str(g).replace("_", " ") for g in acc["group"]], r,
-                                  horizontal=True, xlabel="residual (closing observed − "
-                                                          "closing accounted)"),
-                      "Residual of each account: zero when the stocks and the flows agree.")
+            part, where = acc, ""
+            if "rule" in acc.columns:
+                rule = self._rules(acc["rule"].astype(str).unique())[0]
+                part = part[part["rule"].astype(str) == rule]
+                where = f" under rule {rule}"
+            if "period_end" in part.columns and len(part):
+                last = part["period_end"].astype(str).max()
+                part = part[part["period_end"].astype(str) == last]
+                start = part["period_start"].astype(str).iloc[0] if "period_start" in part else ""
+                where += f", period {start} to {last}"
+            keys = [c for c in part.columns if c in ("sex",)]
+            labels = [" ".join([str(g).replace("_", " ")] + [str(r[k]) for k in keys])
+                      for g, (_, r) in zip(part["group"], part.iterrows())]
+            res = pd.to_numeric(part["residual"], errors="coerce").fillna(0)
+            sec.chart(charts.bars(labels, res, horizontal=True,
+                                  xlabel="residual (closing observed − closing accounted)"),
+                      f"Residual of each account{where}: zero when the stocks and the flows "
+                      "agree.")
         rec = self._table_or_csv("reconciled")
         if rec is not None:
             sec.sub("Reconciled accounts")
