@@ -597,6 +597,7 @@ class Ingestor:
             SELECT {name}, t.row_number, t.reason, CAST(json_object({header_json}) AS VARCHAR)
             FROM (SELECT row_number, reason FROM _ing_typed WHERE reason IS NOT NULL) t
             JOIN _ing_raw r ON r._rn = t.row_number ORDER BY t.row_number""")
+        _drop_temp(con, ("_ing_raw", "_ing_scan"))  # free memory: the raw text is done with
         values = []
         for c, _t in RECORD_COLUMNS:
             if c == "source":
@@ -678,16 +679,20 @@ class Ingestor:
             con.execute(f"INSERT INTO events {' UNION ALL '.join(parts)} ORDER BY 5")
 
 
-def _drop_temp(con) -> None:
-    """Drop the per-source working tables and views."""
+_WORK_TABLES = ("_ing_raw", "_ing_scan", "_ing_parse_rej", "_ing_typed", "_ing_dups",
+                "_ing_gaps", "_ing_rej_errors", "_ing_rej_scans")
+
+
+def _drop_temp(con, names=_WORK_TABLES) -> None:
+    """Drop per-source working tables and views (views first: one may read a table)."""
     kinds = dict(con.execute("SELECT table_name, table_type FROM information_schema.tables "
                              "WHERE table_name LIKE '\\_ing\\_%' ESCAPE '\\'").fetchall())
-    for name, kind in kinds.items():
-        if kind == "VIEW":
+    for name in names:
+        if kinds.get(name) == "VIEW":
             con.execute(f"DROP VIEW IF EXISTS {name}")
-    for t in ("_ing_raw", "_ing_scan", "_ing_parse_rej", "_ing_typed", "_ing_dups", "_ing_gaps",
-              "_ing_rej_errors", "_ing_rej_scans"):
-        con.execute(f"DROP TABLE IF EXISTS {t}")
+    for name in names:
+        if name in kinds and kinds[name] != "VIEW":
+            con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 def _unique_names(header: list[str]) -> list[tuple[str, int]]:
