@@ -24,7 +24,9 @@ Citizenship (time-varying, UN Annex I "citizenship")
     ``citizenship = cfg.country``. A visa is evidence of foreign citizenship even without a
     citizenship value. ``naturalisation_date`` (citizens only) is the date of the first
     evidence of the country's citizenship after the last foreign evidence: an upper bound on
-    the true date, NULL when no foreign evidence precedes it. A citizenship conflict is only
+    the true date, NULL when no foreign evidence precedes it; a recorded
+    ``naturalisation_date`` column in ``records`` (no canonical field yet), when present,
+    wins (highest-precedence source, then earliest). A citizenship conflict is only
     counted when it is not explained by a naturalisation (two foreign values, or foreign
     evidence after citizen evidence).
 
@@ -80,7 +82,8 @@ ATTRIBUTES: tuple[str, ...] = ("sex", "birth_date", "birth_year", "birth_country
 
 _RECORD_COLUMNS = {
     "sex": "VARCHAR", "birth_date": "DATE", "birth_year": "INTEGER", "birth_country": "VARCHAR",
-    "citizenship": "VARCHAR", "death_date": "DATE", "crossing_date": "DATE",
+    "citizenship": "VARCHAR", "death_date": "DATE", "naturalisation_date": "DATE",
+    "crossing_date": "DATE",
     "valid_from": "DATE", "valid_to": "DATE", "visa_category": "VARCHAR", "purpose": "VARCHAR",
     "census_date": "DATE", "registration_date": "DATE", "deregistration_date": "DATE",
 }
@@ -228,11 +231,19 @@ class MicroIntegrator:
             lastf AS (
                 SELECT person_id, max(d) AS last_foreign FROM _mi_cit
                 WHERE foreign_ev AND primary_ev GROUP BY ALL),
-            nat AS (
+            ev_nat AS (
                 SELECT c.person_id, min(c.d) AS naturalisation_date
                 FROM _mi_cit c JOIN lastf f USING (person_id)
                 WHERE c.primary_ev AND c.value = '{country}' AND c.d > f.last_foreign
                 GROUP BY ALL),
+            rec_nat AS (  -- a recorded date (optional column) wins over the evidence
+                SELECT person_id, arg_min(naturalisation_date, (rank, naturalisation_date))
+                    AS naturalisation_date
+                FROM _mi_rec WHERE naturalisation_date IS NOT NULL GROUP BY ALL),
+            nat AS (
+                SELECT person_id, coalesce(r.naturalisation_date, e.naturalisation_date)
+                    AS naturalisation_date
+                FROM ev_nat e FULL JOIN rec_nat r USING (person_id)),
             conf AS (
                 SELECT person_id, count(DISTINCT value) AS n_values,
                        count(DISTINCT value) FILTER (WHERE value <> '{country}') AS n_foreign

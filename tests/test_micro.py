@@ -26,13 +26,13 @@ def make_cfg(observed_until=OU, country="NZL"):
                            observed_until=observed_until))
 
 
-def make_db(rows, with_death=False):
+def make_db(rows, with_death=False, extra_cols=()):
     """``rows``: dicts with person_id, source and record fields, in source row order.
     Builds records, clusters and events (border rows become crossings in row order)."""
     cols = ["source", "record_id", "kind", "row_number", "sex", "birth_date", "birth_year",
             "citizenship", "birth_country", "crossing_date", "direction", "purpose",
             "valid_from", "valid_to", "visa_category", "census_date", "registration_date",
-            "deregistration_date"] + (["death_date"] if with_death else [])
+            "deregistration_date"] + (["death_date"] if with_death else []) + list(extra_cols)
     recs, clus, evs = [], [], []
     for i, r in enumerate(rows):
         r = dict(r)
@@ -148,6 +148,21 @@ def test_citizenship_naturalisation_and_native_born():
         (4, "TON", False, None, None, 1),  # NZL then TON: unexplained
     ]
     assert rows_of(con, "SELECT chosen FROM person_conflicts WHERE person_id = 4") == [("TON",)]
+
+
+def test_recorded_naturalisation_date_wins_over_evidence():
+    con = make_db([
+        dict(person_id=1, source="visa", citizenship="IND", valid_from=D("2019-01-01")),
+        dict(person_id=1, source="reg", citizenship="NZL", registration_date=D("2019-02-01"),
+             naturalisation_date=D("2021-08-15")),
+        dict(person_id=2, source="visa", citizenship="IND", valid_from=D("2019-01-01")),
+        dict(person_id=2, source="reg", citizenship="NZL", registration_date=D("2019-02-01")),
+    ], extra_cols=["naturalisation_date"])
+    integrate(con, make_cfg())
+    # person 2: evidence only -> the register extract (dated observed_until) is the first
+    # citizen evidence after the 2019 visa
+    assert rows_of(con, "SELECT person_id, citizen, naturalisation_date FROM persons") == [
+        (1, True, D("2021-08-15")), (2, True, OU)]
 
 
 def test_death_date_null_without_source_and_resolved_with_one():
