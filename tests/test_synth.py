@@ -20,7 +20,7 @@ import linkage.synth as synth
 from linkage.errors import MiglinkError
 from linkage.synth import Defects, generate_world
 from linkage.synth.defects import NONE, _ymd, date_errors, typos
-from linkage.synth.lives import TYPE_NAMES
+from linkage.synth.lives import TYPE_NAMES, Lives
 
 SOURCES = ("visa", "border", "census", "register", "police", "ngo", "health", "labour")
 START, END = dt.date(2018, 1, 1), dt.date(2024, 12, 31)
@@ -343,3 +343,30 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
     with pytest.raises(MiglinkError, match="three years"):
         generate_world(tmp_path / "x", persons=100, start="2024-01-01", end="2024-12-31")
     assert not (tmp_path / "x").exists()
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 400),
+       start=st.sampled_from(["2015-06-30", "2018-01-01", "2020-02-29"]),
+       years=st.integers(3, 8))
+def test_lives_are_consistent_for_any_seed_size_and_period(seed, n, start, years):
+    """Invariants of any simulated population: intervals never overlap (nothing had to be
+    dropped), crossings alternate within the period, residents at the start leave first."""
+    s = dt.date.fromisoformat(start)
+    end = dt.date(s.year + years, 12, 31).isoformat()
+    L = Lives(n, np.random.default_rng(seed), start, end).simulate()
+    assert L.dropped_overlaps == 0
+    st_ = L.stays
+    assert (st_["a"] <= st_["b"]).all()
+    nxt = st_.groupby("pid")["a"].shift(-1)
+    assert (nxt.isna() | (nxt >= st_["b"])).all()
+    c = L.crossings()
+    assert c["date"].between(L.S, L.E).all()
+    prev = c.groupby("pid")["direction"].shift()
+    assert (prev.isna() | (prev != c["direction"])).all()
+    first = c.groupby("pid")["direction"].first()
+    init = L.persons.set_index("pid")["initial_status"].reindex(first.index)
+    assert ((init == "resident") == (first == "out")).all()
+    # visas cover the stays they were granted for: no visa ends before it starts
+    v = L.visas
+    assert ((v["valid_to"] < 0) | (v["valid_to"] > v["valid_from"])).all()

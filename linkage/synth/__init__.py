@@ -45,21 +45,25 @@ _DATE_COLS = {"dob", "date_of_birth", "valid_from", "valid_to", "crossing_date",
 _INT_COLS = {"birth_year", "year_arrived"}
 
 
-def _arrow(df: pd.DataFrame, date_format: str | None) -> pa.Table:
+def _arrow(table: dict, date_format: str | None) -> pa.Table:
+    """Arrow table of a source's columns (dates as date32 or formatted text)."""
     cols, fields = [], []
-    for name in df.columns:
-        v = df[name]
+    for name, v in table.items():
+        if isinstance(v, pa.Array):
+            cols.append(v.cast(pa.string()))
+            fields.append(pa.field(name, pa.string()))
+            continue
+        v = np.asarray(v)
         if name in _DATE_COLS:
-            arr = pa.array(v.to_numpy().astype("datetime64[D]"), type=pa.date32(),
-                           from_pandas=True)
+            arr = pa.array(v.astype("datetime64[D]"), type=pa.date32(), from_pandas=True)
             if date_format:
                 arr = pc.strftime(pc.cast(arr, pa.timestamp("s")), format=date_format)
             typ = pa.string() if date_format else pa.date32()
         elif name in _INT_COLS:
-            arr = pa.array(pd.array(v.to_numpy(), dtype="Int64"), type=pa.int64())
+            arr = pa.array(pd.array(v, dtype="Int64"), type=pa.int64())
             typ = pa.int64()
         else:
-            arr = pa.array(v.to_numpy(), type=pa.string(), from_pandas=True)
+            arr = pa.array(v, type=pa.string(), from_pandas=True)
             typ = pa.string()
         cols.append(arr)
         fields.append(pa.field(name, typ))
@@ -82,8 +86,9 @@ class _Writers:
             self.stack.callback(self.csv[name].close)
         self.csv[name].write_table(table)
 
-    def write_parquet(self, name: str, df: pd.DataFrame, schema: pa.Schema):
-        table = pa.Table.from_pandas(df, schema=schema, preserve_index=False)
+    def write_parquet(self, name: str, df, schema: pa.Schema):
+        table = df if isinstance(df, pa.Table) else pa.Table.from_pandas(
+            df, schema=schema, preserve_index=False)
         if name not in self.pq:
             tmp = self.stack.enter_context(atomic_path(self.world / "truth" / f"{name}.parquet",
                                                        ".parquet"))
@@ -155,15 +160,17 @@ def generate_world(out_dir, persons: int = 2000, seed: int = 1, start: str = "20
             for name in (s["name"] for s in cfg["sources"]):
                 table, pid = built[name]
                 prefix, digits = srcs.SOURCES[name][2], srcs.SOURCES[name][3]
-                k = len(table)
+                k = len(pid)
                 ids = np.char.add(prefix, np.char.zfill(
                     np.arange(counters[name] + 1, counters[name] + k + 1).astype(str), digits))
                 counters[name] += k
                 table[id_col[name]] = ids.astype(object)
                 w.write_csv(name, _arrow(table, fmt[name]))
-                w.write_parquet("records", pd.DataFrame({
-                    "source": name, "record_id": ids.astype(object),
-                    "true_id": c0 + pid.astype(np.int64) + 1}), RECORDS_SCHEMA)
+                w.write_parquet("records", pa.table({
+                    "source": pa.array(np.full(k, name, dtype=object), pa.string()),
+                    "record_id": pa.array(ids.astype(object), pa.string()),
+                    "true_id": pa.array(c0 + pid.astype(np.int64) + 1)}, schema=RECORDS_SCHEMA),
+                    RECORDS_SCHEMA)
             w.write_parquet("persons", persons_table(L, c0), PERSONS_SCHEMA)
             cr = crossings_table(L, c0)
             n_crossings += len(cr)

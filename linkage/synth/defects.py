@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 #: "no date" in int-day arrays (dates before 1970 are negative, so not −1)
 NONE = -(1 << 40)
@@ -96,16 +98,30 @@ def typos(values: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.
     return out
 
 
-def truncate(values: np.ndarray, width: np.ndarray | int) -> np.ndarray:
+def lengths(values: pa.Array) -> np.ndarray:
+    """Character lengths of an Arrow string array (null -> 0)."""
+    return pc.fill_null(pc.utf8_length(values), 0).to_numpy(zero_copy_only=False)
+
+
+def truncate(values: pa.Array, width: np.ndarray | int) -> pa.Array:
     """Cut strings to ``width`` characters (MRZ name fields)."""
-    s = pd.Series(values, dtype=object)
-    w = np.broadcast_to(np.asarray(width), (len(s),))
-    long = s.str.len().to_numpy(dtype=float, na_value=0) > w
-    if long.any():
-        idx = np.flatnonzero(long)
-        cut = [v[:k] for v, k in zip(s.to_numpy()[idx], w[idx])]   # only the few long names
-        s.iloc[idx] = cut
-    return s.to_numpy()
+    w = np.broadcast_to(np.asarray(width), (len(values),))
+    long = lengths(values) > w
+    if not long.any():
+        return values
+    idx = np.flatnonzero(long)
+    cut = [v[:k] for v, k in zip(values.take(pa.array(idx)).to_pylist(), w[idx])]  # the few long
+    return pc.replace_with_mask(values, pa.array(long), pa.array(cut, type=pa.string()))
+
+
+def typos_arrow(values: pa.Array, mask: np.ndarray, rng: np.random.Generator) -> pa.Array:
+    """:func:`typos` on the selected rows of an Arrow string array."""
+    idx = np.flatnonzero(mask)
+    if len(idx) == 0:
+        return values
+    sub = np.asarray(values.take(pa.array(idx)).to_numpy(zero_copy_only=False), dtype=object)
+    new = typos(sub, np.ones(len(sub), bool), rng)
+    return pc.replace_with_mask(values, pa.array(mask), pa.array(list(new), type=pa.string()))
 
 
 def date_errors(days: np.ndarray, rng: np.random.Generator, missing: float,
@@ -114,15 +130,13 @@ def date_errors(days: np.ndarray, rng: np.random.Generator, missing: float,
     and month swapped (only where the swap gives another valid date)."""
     out = days.astype(np.int64).copy()
     n = len(out)
-    d = out.astype("datetime64[D]")
+    cand = np.flatnonzero(chance(rng, swap, n) & (out != NONE))
+    d = out[cand].astype("datetime64[D]")
     y = d.astype("datetime64[Y]").astype(np.int64) + 1970
     mo = (d.astype("datetime64[M]").astype(np.int64) % 12) + 1
     dd = (d - d.astype("datetime64[M]")).astype(np.int64) + 1
-    sw = chance(rng, swap, n) & (dd <= 12) & (dd != mo) & (out != NONE)
-    if sw.any():
-        i = np.flatnonzero(sw)
-        swapped = _ymd(y[i], dd[i], mo[i])
-        out[i] = swapped
+    ok = (dd <= 12) & (dd != mo)
+    out[cand[ok]] = _ymd(y[ok], dd[ok], mo[ok])
     out[chance(rng, missing, n)] = NONE
     return out
 

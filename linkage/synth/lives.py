@@ -446,6 +446,11 @@ class Lives:
     def _finish(self):
         rng, S, E = self.rng, self.S, self.E
         pid, a, b, purpose, res = (np.concatenate(x) for x in zip(*self._iv))
+        # keep to the period: a trip drawn from a calendar slot before a mid-year start, or
+        # running past the end, is dropped or left open
+        inside = ((a >= S) | (a == self.PRE)) & (a <= E)
+        pid, a, b, purpose, res = pid[inside], a[inside], b[inside], purpose[inside], res[inside]
+        b = np.where(b > E, self.POST, b)
         death = self.death[pid]
         dead = death >= 0
         keep = ~(dead & (a >= death))
@@ -456,7 +461,9 @@ class Lives:
         iv = iv.sort_values(["pid", "a", "b"], kind="stable").reset_index(drop=True)
         # safety net: drop an interval that would overlap the one before it
         prev_b = iv.groupby("pid")["b"].shift()
-        iv = iv[~(prev_b > iv["a"])].reset_index(drop=True)
+        overlap = (prev_b > iv["a"]).to_numpy()
+        self.dropped_overlaps = int(overlap.sum())
+        iv = iv[~overlap].reset_index(drop=True)
         iv["iid"] = np.arange(len(iv))
         # holidays abroad of residents: at most one per calendar quarter
         nq = self._n_quarters()
@@ -497,6 +504,8 @@ class Lives:
     def crossings(self) -> pd.DataFrame:
         """The true crossings: pid, date, direction ('in'/'out'), purpose, seq (order within
         a person and day), from the presence intervals."""
+        if getattr(self, "_crossings", None) is not None:
+            return self._crossings
         st = self.stays
         S, E = self.S, self.E
         k = len(st)
@@ -515,7 +524,8 @@ class Lives:
         })
         c = c.sort_values("_o", kind="stable").reset_index(drop=True)
         c["seq"] = c.groupby(["pid", "date"]).cumcount() + 1
-        return c.drop(columns="_o")
+        self._crossings = c.drop(columns="_o")
+        return self._crossings
 
 
 def _cumcount(counts: np.ndarray) -> np.ndarray:

@@ -21,6 +21,8 @@ import functools
 import importlib
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pycountry
 from anyascii import anyascii
 
@@ -297,6 +299,13 @@ class NamePools:
                 self.family += [(x, nat) for x in s[fk]]
                 self.family_ranges[(nat, sex)] = (f0, len(self.family))
         self._tables: dict[tuple[str, str], np.ndarray] = {}
+        self._arrow: dict[tuple[str, str], pa.Array] = {}
+
+    def arrow_table(self, kind: str, scheme: str) -> pa.Array:
+        key = (kind, scheme)
+        if key not in self._arrow:
+            self._arrow[key] = pa.array(self.table(kind, scheme), type=pa.string())
+        return self._arrow[key]
 
     def table(self, kind: str, scheme: str) -> np.ndarray:
         key = (kind, scheme)
@@ -342,14 +351,13 @@ def sample_names(nat: np.ndarray, sex: np.ndarray, rng: np.random.Generator,
 
 
 def render(idx: np.ndarray, kind: str, scheme: str, alt: np.ndarray, fold: np.ndarray,
-           upper: np.ndarray) -> np.ndarray:
-    """Strings of pool entries ``idx`` (−1 = none -> None) in one source's spelling."""
-    tab = pools().table(kind, scheme)
+           upper: np.ndarray) -> pa.Array:
+    """Strings of pool entries ``idx`` (−1 = none -> null) in one source's spelling, as an
+    Arrow string array (a C-level take from the pool; no Python string per record)."""
+    tab = pools().arrow_table(kind, scheme)
     code = (np.maximum(idx, 0).astype(np.int64) * 8 + alt.astype(np.int64) * 4
             + fold.astype(np.int64) * 2 + upper.astype(np.int64))
-    out = tab[code]
-    out[idx < 0] = None
-    return out
+    return pc.take(tab, pa.array(code, mask=np.asarray(idx) < 0))
 
 
 def country_alpha2(code: str) -> str:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import names as N
-from .defects import NONE, Defects, chance, date_errors, truncate, typos
+from .defects import NONE, Defects, chance, date_errors, lengths, truncate, typos_arrow
 from .lives import PURPOSES, TYPE_NAMES, VISA_CATEGORIES, Lives, T
 
 ALPHA3 = np.array(N.NATIONALITIES, dtype=object)
@@ -40,19 +42,15 @@ class Renderer:
         mid_idx = self.p["middle"].to_numpy()[pid]
         mid_idx = np.where(chance(rng, middle, n), mid_idx, -1)
         mid = N.render(mid_idx, "given", scheme, np.zeros(n, bool), f, u)
-        has = mid_idx >= 0
-        if has.any():
-            g = g.copy()
-            g[has] = pd.Series(g[has]).str.cat(pd.Series(mid[has]), sep=" ").to_numpy()
+        g = pc.binary_join_element_wise(g, mid, " ", null_handling="skip")
         fam = N.render(self.p["family"].to_numpy()[pid], "family", scheme,
                        chance(rng, variant, n), f, u)
         which = chance(rng, 0.5, n)
         t = chance(rng, typo, n)
-        g = typos(g, t & which, rng)
-        fam = typos(fam, t & ~which, rng)
-        s = chance(rng, swap, n)
-        g, fam = np.where(s, fam, g), np.where(s, g, fam)
-        return g, fam
+        g = typos_arrow(g, t & which, rng)
+        fam = typos_arrow(fam, t & ~which, rng)
+        s = pa.array(chance(rng, swap, n))
+        return pc.if_else(s, fam, g), pc.if_else(s, g, fam)
 
     def dob(self, pid, missing=None, swap=None):
         d = self.d
@@ -109,14 +107,14 @@ def border(L: Lives, R: Renderer, rng, d: Defects):
     g, f = R.names(pid, "icao", fold=1.0, upper=1.0, typo=d.typo * 0.25, swap=0.0,
                    variant=0.0)
     f = truncate(f, 30)
-    flen = pd.Series(f, dtype=object).str.len().fillna(0).to_numpy().astype(int)
+    flen = lengths(f)
     g = truncate(g, np.maximum(30 - flen - 1, 1))
     natc, nz = R.citizen_at(pid, day)
     purpose = PURPOSE_STR[c["purpose"].to_numpy()]
     purpose[(c["direction"].to_numpy() == "out") | nz] = None
     port = np.array(["AKL", "CHC", "WLG", "ZQN"], dtype=object)[
         np.searchsorted([0.7, 0.85, 0.95], rng.random(k))]
-    t = pd.DataFrame({
+    t = dict({
         "crossing_id": None, "surname": f, "given_names": g,
         "dob": _days(R.dob(pid, missing=d.dob_missing * 0.2, swap=0.0)),
         "sex": R.sex(pid, {"M": "1", "F": "2"}),
@@ -136,7 +134,7 @@ def visa(L: Lives, R: Renderer, rng, d: Defects):
     g, f = R.names(pid, "bgn", fold=0.3, upper=0.05)
     natc, _ = R.citizen_at(pid, vf)
     nat = np.where(chance(rng, d.citizenship_as_name, k), CNAME[natc], ALPHA2[natc])
-    t = pd.DataFrame({
+    t = dict({
         "application_no": None, "surname": f, "given_names": g,
         "date_of_birth": _days(R.dob(pid)), "gender": R.sex(pid, {"M": "male", "F": "female"}),
         "nationality": nat, "passport_number": R.passport(pid, vf),
@@ -199,7 +197,7 @@ def census(L: Lives, R: Renderer, rng, d: Defects, day: int):
     natc, _ = R.citizen_at(pid, np.full(k, day))
     yoa = arrival_year(L, pid, day, rng).astype(object)
     yoa[yoa == -1] = None
-    t = pd.DataFrame({
+    t = dict({
         "person_no": None, "given_names": g, "surname": f, "dob": _days(dob), "birth_year": by,
         "sex": R.sex(pid), "citizenship": ALPHA3[natc],
         "country_of_birth": ALPHA3[L.persons["birth_country"].to_numpy()[pid]],
@@ -253,7 +251,7 @@ def register(L: Lives, R: Renderer, rng, d: Defects):
     g, f = R.names(pid, "any", fold=0.1)
     natc, _ = R.citizen_at(pid, np.full(k, E))
     nd = p["naturalisation"].to_numpy()[pid]
-    t = pd.DataFrame({
+    t = dict({
         "reg_no": None, "first_name": g, "last_name": f, "date_of_birth": _days(R.dob(pid)),
         "sex": R.sex(pid), "citizenship": ALPHA3[natc],
         "birth_country": ALPHA3[p["birth_country"].to_numpy()[pid]],
@@ -287,25 +285,24 @@ def hidden_lists(L: Lives, R: Renderer, rng, d: Defects):
         natc = p["nat"].to_numpy()[pid]
         if name == "police":
             g, f = R.names(pid, "bgn", fold=0.6, upper=1.0, middle=0.3)
-            t = pd.DataFrame({"case_no": None, "surname": f, "given_name": g,
+            t = dict({"case_no": None, "surname": f, "given_name": g,
                               "dob": _days(R.dob(pid, missing=0.1)), "sex": R.sex(pid),
                               "nationality": ALPHA3[natc]})
         elif name == "ngo":
             g, f = R.names(pid, "bgn", fold=0.5, upper=0.1, middle=0.0)
-            full = pd.Series(g, dtype=object).str.cat(pd.Series(f, dtype=object), sep=" ",
-                                                      na_rep="").str.strip().to_numpy()
+            full = pc.binary_join_element_wise(g, f, " ", null_handling="skip")
             by = (L.birth[pid].astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64)
                   + 1970).astype(object)
-            t = pd.DataFrame({"client_id": None, "name": full, "birth_year": by,
+            t = dict({"client_id": None, "name": full, "birth_year": by,
                               "gender": R.sex(pid), "country": CNAME[natc]})
         elif name == "health":
             g, f = R.names(pid, "any", fold=0.3, middle=0.0)
-            t = pd.DataFrame({"patient_id": None, "given_name": g, "family_name": f,
+            t = dict({"patient_id": None, "given_name": g, "family_name": f,
                               "dob": _days(R.dob(pid)), "sex": R.sex(pid),
                               "citizenship": ALPHA3[natc]})
         else:
             g, f = R.names(pid, "bgn", fold=0.4, middle=0.5)
-            t = pd.DataFrame({"worker_id": None, "first_name": g, "last_name": f,
+            t = dict({"worker_id": None, "first_name": g, "last_name": f,
                               "date_of_birth": _days(R.dob(pid, missing=0.05)),
                               "sex": R.sex(pid), "citizenship": ALPHA3[natc]})
         out[name] = (t, pid)
