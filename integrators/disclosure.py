@@ -36,17 +36,28 @@ dates, document numbers, addresses and record or person ids as columns.
 
 from __future__ import annotations
 
+import contextlib
 import zlib
 from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.linalg import null_space
+from scipy.linalg import eigh
 from scipy.optimize import linprog
 
 from linkage.errors import MiglinkError
 
 METHODS = ("suppress", "round", "none")
+
+
+def _one_blas_thread():
+    """Small dense problems solved many times: one BLAS thread avoids oversubscription
+    (much faster on a busy machine).  A no-op without threadpoolctl."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(1)
 
 #: Columns that must never appear in a published table.
 IDENTIFIER_COLUMNS = frozenset({
@@ -107,7 +118,10 @@ class CellSuppression:
         sub = sub[np.any(sub != 0, axis=1)]
         if sub.shape[0] == 0:
             return np.empty(0, dtype=int)
-        N = null_space(sub)
+        # null space of A_S from the eigenvectors of A_S' A_S with (numerically) zero
+        # eigenvalues: cheaper than an SVD of A_S for tall relation matrices
+        w, V = eigh(sub.T @ sub)
+        N = V[:, w <= 1e-9 * max(1.0, float(w.max()))]
         if N.size == 0:
             return idx
         norms = np.sqrt((N * N).sum(axis=1))
@@ -137,6 +151,10 @@ class CellSuppression:
         return np.flatnonzero((np.abs(d) > 1e-9) & ~S)
 
     def fit(self, values, A, frozen=None, forced=None, cost=None) -> "CellSuppression":
+        with _one_blas_thread():
+            return self._fit(values, A, frozen, forced, cost)
+
+    def _fit(self, values, A, frozen, forced, cost) -> "CellSuppression":
         x = np.asarray(values, dtype=float)
         A = np.asarray(A, dtype=float).reshape(-1, x.size)
         n = x.size

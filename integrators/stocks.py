@@ -251,41 +251,59 @@ def long_table_relations(cfg):
 
     def rel(part: pd.DataFrame) -> np.ndarray:
         n = len(part)
-        pos = {(v, c, s): i for i, (v, c, s) in
-               enumerate(zip(part["variable"], part["category"], part["sex"]))}
-        rows: list[dict[int, float]] = []
+        v = part["variable"].to_numpy(dtype=object)
+        c = part["category"].to_numpy(dtype=object)
+        s = part["sex"].to_numpy(dtype=object)
+        cell = np.arange(n)
+        rid, col, val = [], [], []
+        nrel = 0
+
+        def add(groups: np.ndarray, members: np.ndarray, sign: float) -> None:
+            rid.append(groups[members])
+            col.append(cell[members])
+            val.append(np.full(int(members.sum()), sign))
+
         # 1. sex cells add up to the sex total of each (variable, category)
-        for (v, c), g in part.groupby(["variable", "category"], sort=False):
-            tot = pos.get((v, c, "total"))
-            if tot is None:
-                continue
-            r = {pos[(v, c, s)]: 1.0 for s in g["sex"] if s != "total"}
-            r[tot] = -1.0
-            rows.append(r)
+        g1 = pd.factorize(pd.Series(v + "\x00" + c))[0]
+        add(g1, s != "total", 1.0)
+        add(g1, s == "total", -1.0)
+        nrel = g1.max() + 1 if n else 0
         # 2. categories of each variable add up to the total row, for every sex
-        for (v, s), g in part[part["variable"] != "total"].groupby(["variable", "sex"],
-                                                                    sort=False):
-            r = {pos[(v, c, s)]: 1.0 for c in g["category"]}
-            t = pos.get(("total", "total", s))
-            if t is not None:
-                r[t] = -1.0
-            rows.append(r)
-        # 3. nested age groupings
+        sub = v != "total"
+        key = pd.Series(np.where(sub, v, "") + "\x00" + s)
+        g2 = pd.factorize(key)[0] + nrel
+        add(g2, sub, 1.0)
+        # the total row's cell of sex s enters every (variable, s) relation with -1
+        tot_of_sex = {sx: i for i, (vv, sx) in enumerate(zip(v, s)) if vv == "total"}
+        pairs = pd.DataFrame({"g": g2[sub], "s": s[sub]}).drop_duplicates()
+        t_idx = pairs["s"].map(tot_of_sex)
+        ok = t_idx.notna().to_numpy()
+        rid.append(pairs["g"].to_numpy()[ok])
+        col.append(t_idx.to_numpy()[ok].astype(int))
+        val.append(np.full(int(ok.sum()), -1.0))
+        nrel = (g2[sub].max() + 1) if sub.any() else nrel
+        # 3. nested age groupings: coarse cell = sum of its fine cells, per sex
         for fine, coarse, m in nest:
-            f = part[part["variable"] == fine]
-            for s in f["sex"].unique():
-                for cl in set(m.values()):
-                    r = {pos[(fine, fc, s)]: 1.0 for fc in f.loc[f["sex"] == s, "category"]
-                         if m.get(fc) == cl}
-                    k = pos.get((coarse, cl, s))
-                    if k is not None:
-                        r[k] = r.get(k, 0.0) - 1.0
-                    if r:
-                        rows.append(r)
-        A = np.zeros((len(rows), n))
-        for i, r in enumerate(rows):
-            for j, a in r.items():
-                A[i, j] = a
+            fm = v == fine
+            cm = v == coarse
+            if not fm.any():
+                continue
+            parent = pd.Series(c[fm]).map(m).fillna("\x01").to_numpy(dtype=object)
+            k3 = pd.Series(parent + "\x00" + s[fm])
+            codes, uniq = pd.factorize(k3)
+            rid.append(codes + nrel)
+            col.append(cell[fm])
+            val.append(np.ones(int(fm.sum())))
+            lookup = {u: i for i, u in enumerate(uniq)}
+            ck = pd.Series(c[cm] + "\x00" + s[cm]).map(lookup)
+            okc = ck.notna().to_numpy()
+            rid.append(ck.to_numpy()[okc].astype(int) + nrel)
+            col.append(cell[cm][okc])
+            val.append(np.full(int(okc.sum()), -1.0))
+            nrel += len(uniq)
+        r = np.concatenate(rid).astype(int) if rid else np.zeros(0, int)
+        A = np.zeros((int(nrel), n))
+        np.add.at(A, (r, np.concatenate(col).astype(int)), np.concatenate(val))
         return A
 
     return rel
@@ -415,10 +433,9 @@ def stock_table(con, cfg) -> pd.DataFrame:
     df = _aggregate(con, "_st_members", ["reference_date", "rule", "population"],
                     "reference_date", cfg)
     df["population"] = pd.Categorical(df["population"], STOCK_POPULATIONS, ordered=True)
-    df = df.sort_values(["reference_date", "rule", "population", "variable", "category",
-                         "sex"], kind="stable")
+    df = _order(df, ["reference_date", "rule", "population"], cfg)
     df["population"] = df["population"].astype(str)
-    return df.reset_index(drop=True)
+    return df
 
 
 def flow_table(con, cfg, dates) -> pd.DataFrame:
@@ -428,10 +445,25 @@ def flow_table(con, cfg, dates) -> pd.DataFrame:
     df = _aggregate(con, "_st_fmembers", ["period_start", "period_end", "rule", "flow"],
                     "event_day", cfg)
     df["flow"] = pd.Categorical(df["flow"], FLOWS, ordered=True)
-    df = df.sort_values(["period_start", "period_end", "rule", "flow", "variable", "category",
-                         "sex"], kind="stable")
+    df = _order(df, ["period_start", "period_end", "rule", "flow"], cfg)
     df["flow"] = df["flow"].astype(str)
-    return df.reset_index(drop=True)
+    return df
+
+
+def _order(df: pd.DataFrame, keys: list[str], cfg) -> pd.DataFrame:
+    """Rows in reading order: total first, age groups by age, countries alphabetically
+    with other/unknown last, sex total, F, M, X, unknown."""
+    ag = age_groups(cfg)
+    var_rank = {v: i for i, v in enumerate(["total", *ag, "citizenship", "birth_country"])}
+    age_rank = {(v, lab): i for v, b in ag.items() for i, lab in enumerate(_age_labels(b))}
+    sex_rank = {"total": 0, "F": 1, "M": 2, "X": 3, "unknown": 4}
+    cat = df["category"].astype(str)
+    tail = cat.map({"other": 1, "unknown": 2}).fillna(0)
+    arank = pd.Series([age_rank.get(k, -1) for k in zip(df["variable"], cat)], index=df.index)
+    out = df.assign(_v=df["variable"].map(var_rank).fillna(99), _t=tail, _a=arank, _c=cat,
+                    _s=df["sex"].map(sex_rank).fillna(5))
+    out = out.sort_values([*keys, "_v", "_t", "_a", "_c", "_s"], kind="stable")
+    return out.drop(columns=["_v", "_t", "_a", "_c", "_s"]).reset_index(drop=True)
 
 
 # ----------------------------------------------------------------------------------------------
