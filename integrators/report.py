@@ -24,6 +24,7 @@ from pathlib import Path
 import jinja2
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from linkage import schema
 from linkage.io import write_text
@@ -1035,22 +1036,8 @@ class Report:
         sec.table(df_table(kv, caption="Chosen model"))
         self._mse_models(sec, res, truth.get("total") if truth else None, "all lists")
         strata = res.get("strata")
-        if isinstance(strata, dict) and strata:
-            sec.sub("By stratum")
-            rows = []
-            items = strata.items()
-            for key, val in items:
-                if isinstance(val, dict) and "estimate" in val:
-                    rows.append(self._stratum_row(key, val, truth))
-                elif isinstance(val, dict):  # {variable: {value: result}}
-                    for k2, v2 in val.items():
-                        if isinstance(v2, dict):
-                            rows.append(self._stratum_row(f"{key} = {k2}", v2, truth, key, k2))
-            if rows:
-                df = pd.DataFrame(rows).dropna(axis=1, how="all")
-                sec.table(df_table(df, numbers=[c for c in df.columns if c not in
-                                                ("stratum", "model")],
-                                   caption="Estimates by stratum (the total is their sum)"))
+        if strata:
+            self._mse_strata(sec, res, strata, truth)
 
     @staticmethod
     def _model_name(model) -> str:
@@ -1060,40 +1047,75 @@ class Report:
             return ", ".join(map(str, model)) or "main effects only"
         return str(model) or "main effects only"
 
-    def _stratum_row(self, name, val, truth, var=None, value=None) -> dict:
-        row = {"stratum": str(name), "observed": val.get("observed"),
-               "estimate": val.get("estimate"), "ci_low": val.get("ci_low"),
-               "ci_high": val.get("ci_high"), "model": self._model_name(val.get("model"))}
-        if truth and isinstance(truth.get("strata"), dict):
-            ts = truth["strata"]
-            t = (ts.get(var, {}) or {}).get(str(value)) if var else None
-            if t is None and var is None:
-                for sub in ts.values():
-                    if isinstance(sub, dict) and str(name) in sub:
-                        t = sub[str(name)]
-            row["true_size"] = t
-        return row
+    def _mse_strata(self, sec: Section, res: dict, strata, truth: dict | None) -> None:
+        """Per-stratum estimates (mse.json ``strata``: a list of objects, each with
+        ``stratum`` {variable: value}; older layouts keyed by name are read too)."""
+        if isinstance(strata, dict):
+            strata = [{**v, "stratum": {"stratum": k}} for k, v in strata.items()
+                      if isinstance(v, dict)]
+        tstrata = (truth or {}).get("strata") or {}
+        rows = []
+        for r in strata:
+            key = r.get("stratum") or {}
+            name = ", ".join(f"{k} = {v}" for k, v in key.items()) if isinstance(key, dict) \
+                else str(key)
+            true = None
+            if isinstance(key, dict) and len(key) == 1:
+                (var, val), = key.items()
+                true = (tstrata.get(var) or {}).get(str(val))
+            rows.append({"stratum": name, "observed": r.get("observed"),
+                         "estimate": r.get("estimate"), "ci_low": r.get("ci_low"),
+                         "ci_high": r.get("ci_high"),
+                         "model": self._model_name(r.get("model")), "true_size": true})
+        if not rows:
+            return
+        sec.sub("By stratum")
+        total = (truth or {}).get("total")
+        rows.append({"stratum": "total (sum of strata)", "observed": res.get("observed"),
+                     "estimate": res.get("estimate"), "ci_low": res.get("ci_low"),
+                     "ci_high": res.get("ci_high"), "model": "", "true_size": total})
+        df = pd.DataFrame(rows).dropna(axis=1, how="all")
+        est = pd.to_numeric(df["estimate"], errors="coerce")
+        sec.chart(charts.forest(df["stratum"], est,
+                                pd.to_numeric(df.get("ci_low"), errors="coerce"),
+                                pd.to_numeric(df.get("ci_high"), errors="coerce"),
+                                chosen=len(df) - 1),
+                  "Estimate and interval per stratum; the total (highlighted) is the sum of the "
+                  "strata's estimates, its interval " + str(res.get("rule_for_sum") or
+                                                            "by the method's rule for sums")
+                  + ".")
+        sec.table(df_table(df, numbers=[c for c in df.columns if c not in ("stratum", "model")],
+                           labels={"ci_low": "interval low", "ci_high": "interval high",
+                                   "true_size": "true size"},
+                           caption="Estimates by stratum"))
 
     def _mse_models(self, sec: Section, res: dict, truth, what: str) -> None:
         models = res.get("models") or []
         if not models:
             return
         chosen_name = self._model_name(res.get("model"))
+        level = float(res.get("ci_level") or 0.95)
+        z = float(stats.norm.ppf(0.5 + level / 2))
+        n = res.get("observed")
         rows = []
         for m in models:
             terms = m.get("terms", m.get("model"))
-            rows.append({"model": self._model_name(terms), "estimate": m.get("estimate"),
-                         "ci_low": m.get("ci_low"), "ci_high": m.get("ci_high"),
+            est, se = m.get("estimate"), m.get("se")
+            lo, hi = m.get("ci_low"), m.get("ci_high")
+            if lo is None and isinstance(est, (int, float)) and isinstance(se, (int, float)):
+                lo, hi = max(est - z * se, n or 0), est + z * se
+            rows.append({"model": self._model_name(terms), "estimate": est, "se": se,
+                         "ci_low": lo, "ci_high": hi,
                          "deviance": m.get("deviance"), "df": m.get("df"), "AIC": m.get("aic"),
                          "BIC": m.get("bic"),
                          "existence code": m.get("existence", m.get("exists",
                                                                     m.get("code")))})
         df = pd.DataFrame(rows)
         chosen = None
-        idx = [i for i, n in enumerate(df["model"]) if n == chosen_name]
+        idx = [i for i, nm in enumerate(df["model"]) if nm == chosen_name]
         if idx:
             chosen = idx[0]
-            if pd.isna(df.loc[chosen, "ci_low"]) and res.get("ci_low") is not None:
+            if res.get("ci_low") is not None:
                 df.loc[chosen, ["ci_low", "ci_high"]] = [res["ci_low"], res["ci_high"]]
         finite = pd.to_numeric(df["estimate"], errors="coerce")
         show = df[np.isfinite(finite.fillna(np.nan))].reset_index()
@@ -1104,8 +1126,11 @@ class Report:
                                     pd.to_numeric(show["ci_low"], errors="coerce"),
                                     pd.to_numeric(show["ci_high"], errors="coerce"),
                                     chosen=ch, truth=truth),
-                      f"Estimate of every model tried ({what}); the chosen model is highlighted "
-                      "with its interval. Models whose estimate does not exist are left out.")
+                      f"Estimate of every model tried ({what}) with a {fmt_num(100 * level)}% "
+                      f"interval: the chosen model (highlighted) with its "
+                      f"{res.get('ci_method', '')} interval, the others with the Wald interval "
+                      "estimate ± z·se (lower limit at least the observed number). Models whose "
+                      "estimate does not exist are left out.")
         df = df.dropna(axis=1, how="all")
         sec.table(df_table(df, numbers=[c for c in df.columns
                                         if c not in ("model", "existence code")],

@@ -194,12 +194,17 @@ def build_run(tmp_path: Path) -> tuple[duckdb.DuckDBPyConnection, Path, Path]:
            "model": ["police:ngo"], "neg_inf_terms": [], "estimate": 512.4, "se": 40.1,
            "unobserved": 202.4, "ci_low": 441.0, "ci_high": 603.5, "ci_method": "profile",
            "ci_level": 0.95, "deviance": 1.2, "df": 2, "aic": 40.2, "bic": 55.1,
-           "models": [{"terms": [], "estimate": 450.0, "deviance": 9.0, "df": 3, "aic": 46.0,
-                       "bic": 60.0, "existence": 0},
-                      {"terms": ["police:ngo"], "estimate": 512.4, "deviance": 1.2, "df": 2,
-                       "aic": 40.2, "bic": 55.1, "existence": 0},
-                      {"terms": ["police:ngo", "ngo:health"], "estimate": 530.0,
-                       "deviance": 1.0, "df": 1, "aic": 42.0, "bic": 58.3, "existence": 0}]}
+           "models": [{"terms": [], "model": "[1] 0 0 0", "code": 0, "estimate": 450.0,
+                       "se": 20.0, "deviance": 9.0, "df": 3, "aic": 46.0, "bic": 60.0},
+                      {"terms": ["police:ngo"], "model": "[12] 1 0 0", "code": 0,
+                       "estimate": 512.4, "se": 40.1, "deviance": 1.2, "df": 2, "aic": 40.2,
+                       "bic": 55.1},
+                      {"terms": ["police:ngo", "ngo:health"], "model": "[12,23] 1 1 0",
+                       "code": 0, "estimate": 530.0, "se": 150.0, "deviance": 1.0, "df": 1,
+                       "aic": 42.0, "bic": 58.3},
+                      {"terms": ["police:ngo:health"], "model": "[123]", "code": 2,
+                       "estimate": None, "se": None, "deviance": None, "df": 0, "aic": None,
+                       "bic": None}]}
     (out / "mse.json").write_text(json.dumps(mse))
     # truth: records -> true ids (identity with person ids), residence, hidden population
     tr = records[["source", "record_id"]].copy()
@@ -467,11 +472,43 @@ def test_mse_summary_models_and_truth(built):
     assert figs["95% interval (profile)"] == "441 – 604"
     assert figs["true size (synthetic)"] == "500"
     mt = as_frame(table(rep, "mse", "Models tried"))
-    assert mt["model"].tolist() == ["main effects only", "police:ngo", "police:ngo, ngo:health"]
-    # the chosen model carries the interval from the top level
+    assert mt["model"].tolist() == ["main effects only", "police:ngo", "police:ngo, ngo:health",
+                                    "police:ngo:health"]
+    # the chosen model carries its own (profile) interval from the top level
     assert mt["interval low"].tolist()[1] == "441"
-    charts = [b for b in sec.blocks if b["kind"] == "chart"]
-    assert len(charts) == 1 and "<svg" in charts[0]["svg"]
+    # the others a Wald interval: 450 ± 1.96 x 20; 530 - 1.96 x 150 < 310 observed -> 310
+    assert mt["interval low"].tolist()[0] == f"{450 - 1.959964 * 20:.3g}"
+    assert mt["interval low"].tolist()[2] == "310"
+    assert mt["existence code"].tolist() == ["0", "0", "0", "2"]
+    charts_ = [b for b in sec.blocks if b["kind"] == "chart"]
+    assert len(charts_) == 1 and "<svg" in charts_[0]["svg"]
+
+
+def test_mse_strata(tmp_path):
+    con, out, truth = build_run(tmp_path)
+    per = [{"lists": ["police", "ngo"], "observed": 100, "estimate": 150.0, "ci_low": 130.0,
+            "ci_high": 180.0, "model": [], "stratum": {"sex": "F"}, "se": 12.0},
+           {"lists": ["police", "ngo"], "observed": 90, "estimate": 120.0, "ci_low": 105.0,
+            "ci_high": 140.0, "model": [], "stratum": {"sex": "M"}, "se": 9.0}]
+    mse = {"lists": ["police", "ngo"], "observed": 190, "method": "stepwise",
+           "strata_by": ["sex"], "model": None, "neg_inf_terms": [], "estimate": 270.0,
+           "se": 15.0, "ci_low": 240.6, "ci_high": 299.4, "ci_method": "profile",
+           "ci_level": 0.95, "models": [], "strata": per,
+           "rule_for_sum": "Wald on the sum"}
+    (out / "mse.json").write_text(json.dumps(mse))
+    (truth / "hidden_population.json").write_text(json.dumps(
+        {"total": 260, "strata": {"sex": {"F": 140, "M": 120}}}))
+    rep = Report(con, out, cfg_for(tmp_path), truth)
+    sec = Section("mse", "MSE")
+    rep._mse(sec)
+    t = next(b["table"] for b in sec.blocks if b["kind"] == "table"
+             and b["table"].caption == "Estimates by stratum")
+    t = as_frame(t).set_index("stratum")
+    assert t.loc["sex = F", ["estimate", "interval low", "true size"]].tolist() == \
+        ["150", "130", "140"]
+    assert t.loc["total (sum of strata)", ["observed", "estimate", "true size"]].tolist() == \
+        ["190", "270", "260"]
+    assert sum(b["kind"] == "chart" for b in sec.blocks) == 1
 
 
 def test_absent_inputs_say_not_run(tmp_path):
