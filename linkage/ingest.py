@@ -487,10 +487,9 @@ def _field_sql(src, fld: str, x: str, temporal: bool):
         if codes:
             coded, known_missing = _code_expr(fld, x, codes)
             mapped = f"coalesce({coded}, CASE WHEN {known_missing} THEN NULL ELSE {x} END)"
-        alias = f"_cl_{fld}"
-        join = (f"LEFT JOIN _ing_countries AS {alias} ON {alias}.key = "
-                + SQL_KEY.format(x=mapped))
-        return f"{alias}.alpha3", f"CASE WHEN {known_missing} THEN NULL ELSE 'unknown country' END", join
+        alias = f"_ing_cmap_{fld}"
+        problem = f"CASE WHEN {known_missing} THEN NULL ELSE 'unknown country' END"
+        return f"{alias}.alpha3", problem, (alias, mapped)
     if fld in DEFAULT_CODES or codes:
         val, known_missing = _code_expr(fld, x, codes)
         if fld not in DEFAULT_CODES:
@@ -562,7 +561,14 @@ class Ingestor:
             selects.append(f"{f'CAST({x} AS VARCHAR)' if temporal else x} AS {ident('r_' + f)}")
             selects.append(f"{val} AS {ident('v_' + f)}")
             if join:
-                joins.append(join)
+                # countries: normalise each distinct value once, then join on the raw value
+                alias, mapped = join
+                con.execute(f"""CREATE OR REPLACE TEMP TABLE {alias} AS
+                    SELECT m.raw, c.alpha3
+                    FROM (SELECT DISTINCT {mapped} AS raw FROM _ing_raw) m
+                    LEFT JOIN _ing_countries c ON c.key = {SQL_KEY.format(x='m.raw')}
+                    WHERE m.raw IS NOT NULL""")
+                joins.append(f"LEFT JOIN {alias} ON {alias}.raw = {mapped}")
             # the problem is evaluated later on the stored raw value r_<field>
             _v, problem, _j = _field_sql(src, f, ident("r_" + f), False)
             if problem:
@@ -680,7 +686,8 @@ class Ingestor:
 
 
 _WORK_TABLES = ("_ing_raw", "_ing_scan", "_ing_parse_rej", "_ing_typed", "_ing_dups",
-                "_ing_gaps", "_ing_rej_errors", "_ing_rej_scans")
+                "_ing_gaps", "_ing_rej_errors", "_ing_rej_scans",
+                *(f"_ing_cmap_{f}" for f in sorted(schema.COUNTRY_FIELDS)))
 
 
 def _drop_temp(con, names=_WORK_TABLES) -> None:

@@ -518,3 +518,14 @@ def test_row_accounting_invariant(tmp_path_factory, kinds):
     for rid, rn in rows(con, "SELECT record_id, row_number FROM records"):
         k = kinds[rn - 1]
         assert rid == ("dup" if k == "dup" else str(rn - 1))
+
+
+def test_every_iso_country_round_trips():
+    import pycountry
+    con = duckdb.connect()
+    create_lookup_table(con)
+    table = dict(rows(con, "SELECT key, alpha3 FROM country_lookup"))
+    for c in pycountry.countries:
+        for value in (c.alpha_3, c.alpha_2, c.numeric, c.name, c.name.upper()):
+            assert to_alpha3(value) == c.alpha_3, value
+        assert table[c.alpha_2] == table[c.alpha_3] == c.alpha_3
