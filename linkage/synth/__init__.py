@@ -161,14 +161,13 @@ def generate_world(out_dir, persons: int = 2000, seed: int = 1, start: str = "20
                 table, pid = built[name]
                 prefix, digits = srcs.SOURCES[name][2], srcs.SOURCES[name][3]
                 k = len(pid)
-                ids = np.char.add(prefix, np.char.zfill(
-                    np.arange(counters[name] + 1, counters[name] + k + 1).astype(str), digits))
+                ids = srcs.record_ids(prefix, counters[name] + 1, k, digits)
                 counters[name] += k
-                table[id_col[name]] = ids.astype(object)
+                table[id_col[name]] = ids
                 w.write_csv(name, _arrow(table, fmt[name]))
                 w.write_parquet("records", pa.table({
                     "source": pa.array(np.full(k, name, dtype=object), pa.string()),
-                    "record_id": pa.array(ids.astype(object), pa.string()),
+                    "record_id": ids,
                     "true_id": pa.array(c0 + pid.astype(np.int64) + 1)}, schema=RECORDS_SCHEMA),
                     RECORDS_SCHEMA)
             w.write_parquet("persons", persons_table(L, c0), PERSONS_SCHEMA)

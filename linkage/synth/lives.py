@@ -220,10 +220,9 @@ class Lives:
         return self
 
     def _passports(self, n):
-        letters = self.rng.integers(65, 91, (n, 2)).astype(np.uint8)
-        pre = letters.view("S2").ravel().astype(str)
-        num = np.char.zfill(self.rng.integers(0, 10_000_000, n).astype(str), 7)
-        return np.char.add(pre, num).astype(object)
+        """Passport numbers as int codes: letter pair (0..675) * 10^7 + seven digits (the
+        text, e.g. 'LA1234567', is made per record by :func:`sources.passport_text`)."""
+        return self.rng.integers(0, 676, n) * 10_000_000 + self.rng.integers(0, 10_000_000, n)
 
     # -- lives by type -------------------------------------------------------------------------
     def _lives(self):

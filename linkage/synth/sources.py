@@ -21,6 +21,33 @@ ALPHA3 = np.array(N.NATIONALITIES, dtype=object)
 ALPHA2 = np.array([N.country_alpha2(c) for c in N.NATIONALITIES], dtype=object)
 CNAME = np.array([N.country_name(c) for c in N.NATIONALITIES], dtype=object)
 PURPOSE_STR = np.array(PURPOSES, dtype=object)
+PORTS = ("AKL", "CHC", "WLG", "ZQN")
+LETTER_PAIRS = pa.array([chr(65 + i // 26) + chr(65 + i % 26) for i in range(676)])
+
+
+def lut(values, idx, mask=None) -> pa.Array:
+    """Arrow strings ``values[idx]`` (null where ``mask``): a C-level take, no Python objects."""
+    return pc.take(pa.array(list(values), type=pa.string()),
+                   pa.array(np.asarray(idx, dtype=np.int64), mask=mask))
+
+
+def null_where(values: pa.Array, mask: np.ndarray) -> pa.Array:
+    return pc.if_else(pa.array(np.asarray(mask, bool)), pa.scalar(None, pa.string()), values)
+
+
+def passport_text(code: np.ndarray) -> pa.Array:
+    """'AB1234567' from the int codes of :meth:`Lives._passports`."""
+    code = np.asarray(code, dtype=np.int64)
+    letters = pc.take(LETTER_PAIRS, pa.array(code // 10_000_000))
+    digits = pc.utf8_lpad(pa.array(code % 10_000_000).cast(pa.string()), 7, "0")
+    return pc.binary_join_element_wise(letters, digits, "")
+
+
+def record_ids(prefix: str, first: int, k: int, digits: int) -> pa.Array:
+    """'X0000000001'-style ids numbered from ``first``."""
+    num = pc.utf8_lpad(pa.array(np.arange(first, first + k, dtype=np.int64)).cast(pa.string()),
+                       digits, "0")
+    return pc.binary_join_element_wise(pa.scalar(prefix), num, "")
 
 
 class Renderer:
@@ -59,11 +86,10 @@ class Renderer:
                            d.dob_day_month_swap if swap is None else swap)
 
     def sex(self, pid, codes=None):
-        s = self.p["sex"].to_numpy()[pid].astype(object)
-        if codes:
-            s = np.where(s == "F", codes["F"], codes["M"]).astype(object)
-        s[chance(self.rng, self.d.sex_missing, len(pid))] = None
-        return s
+        codes = codes or {"F": "F", "M": "M"}
+        male = (self.p["sex"].to_numpy()[pid] == "M").astype(np.int64)
+        return lut((codes["F"], codes["M"]), male,
+                   mask=chance(self.rng, self.d.sex_missing, len(pid)))
 
     def citizen_at(self, pid, day):
         """Nationality code index of a person on a day (NZL after naturalisation)."""
@@ -79,9 +105,9 @@ class Renderer:
         nd = p["naturalisation"].to_numpy()[pid]
         natz = (nd >= 0) & (day >= nd)
         renewed = day >= p["renewal"].to_numpy()[pid]
-        return np.where(natz, p["passport_nz"].to_numpy()[pid],
-                        np.where(renewed, p["passport2"].to_numpy()[pid],
-                                 p["passport1"].to_numpy()[pid]))
+        return passport_text(np.where(natz, p["passport_nz"].to_numpy()[pid],
+                                      np.where(renewed, p["passport2"].to_numpy()[pid],
+                                               p["passport1"].to_numpy()[pid])))
 
 
 def _days(x):
@@ -110,16 +136,15 @@ def border(L: Lives, R: Renderer, rng, d: Defects):
     flen = lengths(f)
     g = truncate(g, np.maximum(30 - flen - 1, 1))
     natc, nz = R.citizen_at(pid, day)
-    purpose = PURPOSE_STR[c["purpose"].to_numpy()]
-    purpose[(c["direction"].to_numpy() == "out") | nz] = None
-    port = np.array(["AKL", "CHC", "WLG", "ZQN"], dtype=object)[
-        np.searchsorted([0.7, 0.85, 0.95], rng.random(k))]
+    purpose = null_where(lut(PURPOSES, c["purpose"].to_numpy()),
+                         (c["direction"].to_numpy() == "out") | nz)
+    port = lut(PORTS, np.searchsorted([0.7, 0.85, 0.95], rng.random(k)))
     t = dict({
         "crossing_id": None, "surname": f, "given_names": g,
         "dob": _days(R.dob(pid, missing=d.dob_missing * 0.2, swap=0.0)),
         "sex": R.sex(pid, {"M": "1", "F": "2"}),
-        "passport_no": R.passport(pid, day), "nationality": ALPHA3[natc],
-        "direction": np.where(c["direction"].to_numpy() == "in", "A", "D").astype(object),
+        "passport_no": R.passport(pid, day), "nationality": lut(ALPHA3, natc),
+        "direction": lut(("A", "D"), (c["direction"].to_numpy() == "out").astype(np.int64)),
         "crossing_date": _days(day), "port": port, "purpose": purpose,
     })
     return t, pid
@@ -133,14 +158,15 @@ def visa(L: Lives, R: Renderer, rng, d: Defects):
     k = len(v)
     g, f = R.names(pid, "bgn", fold=0.3, upper=0.05)
     natc, _ = R.citizen_at(pid, vf)
-    nat = np.where(chance(rng, d.citizenship_as_name, k), CNAME[natc], ALPHA2[natc])
+    nat = pc.if_else(pa.array(chance(rng, d.citizenship_as_name, k)), lut(CNAME, natc),
+                     lut(ALPHA2, natc))
     t = dict({
         "application_no": None, "surname": f, "given_names": g,
         "date_of_birth": _days(R.dob(pid)), "gender": R.sex(pid, {"M": "male", "F": "female"}),
         "nationality": nat, "passport_number": R.passport(pid, vf),
         "visa_type": np.array(VISA_CATEGORIES, dtype=object)[v["category"].to_numpy()],
         "valid_from": _days(vf), "valid_to": _days(v["valid_to"].to_numpy()),
-        "purpose": PURPOSE_STR[v["purpose"].to_numpy()],
+        "purpose": lut(PURPOSES, v["purpose"].to_numpy()),
     })
     return t, pid
 
@@ -199,8 +225,8 @@ def census(L: Lives, R: Renderer, rng, d: Defects, day: int):
     yoa[yoa == -1] = None
     t = dict({
         "person_no": None, "given_names": g, "surname": f, "dob": _days(dob), "birth_year": by,
-        "sex": R.sex(pid), "citizenship": ALPHA3[natc],
-        "country_of_birth": ALPHA3[L.persons["birth_country"].to_numpy()[pid]],
+        "sex": R.sex(pid), "citizenship": lut(ALPHA3, natc),
+        "country_of_birth": lut(ALPHA3, L.persons["birth_country"].to_numpy()[pid]),
         "year_arrived": yoa, "census_night": _days(np.full(k, day)),
     })
     return t, pid
@@ -253,8 +279,8 @@ def register(L: Lives, R: Renderer, rng, d: Defects):
     nd = p["naturalisation"].to_numpy()[pid]
     t = dict({
         "reg_no": None, "first_name": g, "last_name": f, "date_of_birth": _days(R.dob(pid)),
-        "sex": R.sex(pid), "citizenship": ALPHA3[natc],
-        "birth_country": ALPHA3[p["birth_country"].to_numpy()[pid]],
+        "sex": R.sex(pid), "citizenship": lut(ALPHA3, natc),
+        "birth_country": lut(ALPHA3, p["birth_country"].to_numpy()[pid]),
         "registration_date": _days(reg[pid]), "deregistration_date": _days(dereg[pid]),
         "naturalised_on": _days(nd),
         "date_of_death": _days(np.where(dead[pid] & (L.death[pid] <= E), L.death[pid], NONE)),
@@ -287,24 +313,24 @@ def hidden_lists(L: Lives, R: Renderer, rng, d: Defects):
             g, f = R.names(pid, "bgn", fold=0.6, upper=1.0, middle=0.3)
             t = dict({"case_no": None, "surname": f, "given_name": g,
                               "dob": _days(R.dob(pid, missing=0.1)), "sex": R.sex(pid),
-                              "nationality": ALPHA3[natc]})
+                              "nationality": lut(ALPHA3, natc)})
         elif name == "ngo":
             g, f = R.names(pid, "bgn", fold=0.5, upper=0.1, middle=0.0)
             full = pc.binary_join_element_wise(g, f, " ", null_handling="skip")
             by = (L.birth[pid].astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64)
                   + 1970).astype(object)
             t = dict({"client_id": None, "name": full, "birth_year": by,
-                              "gender": R.sex(pid), "country": CNAME[natc]})
+                              "gender": R.sex(pid), "country": lut(CNAME, natc)})
         elif name == "health":
             g, f = R.names(pid, "any", fold=0.3, middle=0.0)
             t = dict({"patient_id": None, "given_name": g, "family_name": f,
                               "dob": _days(R.dob(pid)), "sex": R.sex(pid),
-                              "citizenship": ALPHA3[natc]})
+                              "citizenship": lut(ALPHA3, natc)})
         else:
             g, f = R.names(pid, "bgn", fold=0.4, middle=0.5)
             t = dict({"worker_id": None, "first_name": g, "last_name": f,
                               "date_of_birth": _days(R.dob(pid, missing=0.05)),
-                              "sex": R.sex(pid), "citizenship": ALPHA3[natc]})
+                              "sex": R.sex(pid), "citizenship": lut(ALPHA3, natc)})
         out[name] = (t, pid)
     return out
 
