@@ -22,17 +22,19 @@ Counting (RESIDENCE.md "Days present")
     two transits, on one day) count once. Both are clipped to the year.
 Types, for one non-resident person-year (``types`` lists every one that applies;
 ``mobility_type`` is the first in :data:`TYPE_PRECEDENCE`):
-    - ``seasonal_worker``: a stay in Y with a seasonal-work visa (visa purpose or category
-      ``seasonal_work``, or travel purpose ``seasonal_work``); or stays of at most
-      ``seasonal_max_days`` (274, nine months) nights, work-related or of unknown purpose,
-      starting in Y and in Y-1 or Y+1 within ``season_days`` (31) days of the same day of the
-      year, and at most 274 person-days in Y;
     - ``cross_border_worker``: at least ``worker_min_trips`` (4) entries in Y, every stay
       touching Y closed and of at most ``worker_max_nights`` (7) nights, every known purpose
       work or business and at least one known (daily or weekly return, ILO 2018);
-    - ``training`` (purpose training or study), ``health``, ``asylum_in_transit`` (purpose
-      asylum): by travel or visa purpose, every stay touching Y shorter than the first rule's
-      minimum (365 days for 12/16 and 12/12, 183 for 6/12);
+    - ``seasonal_worker``: a stay in Y with a seasonal-work visa (visa purpose or category
+      ``seasonal_work``, or travel purpose ``seasonal_work``); or work stays (travel or visa
+      purpose work / seasonal_work) of more than ``worker_max_nights`` and at most
+      ``seasonal_max_days`` (274, nine months) nights starting in Y and in Y-1 or Y+1 within
+      ``season_days`` (31) days of the same day of the year, with at most 274 person-days in
+      Y (business travel and stays of unknown purpose do not make a season);
+    - ``asylum_in_transit`` (purpose asylum or transit: the vocabulary has no separate code
+      for asylum seekers in transit), ``health``, ``training`` (purpose training or study):
+      by travel or visa purpose, every stay touching Y shorter than the first rule's minimum
+      (365 days for 12/16 and 12/12, 183 for 6/12);
     - ``circular``: entering more than once in Y (trips >= 2);
     - ``other_temporary``: any other non-resident present in Y.
     ``trips`` = entries in Y (stays that start in Y with an observed or imputed arrival).
@@ -48,7 +50,7 @@ from linkage.errors import MiglinkError
 
 #: Order in which one type is chosen when several apply.
 TYPE_PRECEDENCE: tuple[str, ...] = (
-    "seasonal_worker", "cross_border_worker", "asylum_in_transit", "health", "training",
+    "cross_border_worker", "seasonal_worker", "asylum_in_transit", "health", "training",
     "circular", "other_temporary",
 )
 #: Minimum stay (days) of each residence rule (RESIDENCE.md).
@@ -146,7 +148,7 @@ class MobilityClassifier:
         return self
 
     def _mobility(self, con, min_days: int) -> None:
-        work = "('work', 'seasonal_work', 'business')"
+        work = "('work', 'seasonal_work')"
         s_max, s_days = int(self.seasonal_max_days), int(self.season_days)
         con.execute(f"""
             CREATE OR REPLACE TABLE mobility AS
@@ -172,15 +174,17 @@ class MobilityClassifier:
                        bool_or(purpose IN ('training', 'study')
                                OR visa_purpose IN ('training', 'study')) AS p_training,
                        bool_or(purpose = 'health' OR visa_purpose = 'health') AS p_health,
-                       bool_or(purpose = 'asylum' OR visa_purpose = 'asylum') AS p_asylum
+                       bool_or(purpose IN ('asylum', 'transit')
+                               OR visa_purpose IN ('asylum', 'transit')) AS p_asylum
                 FROM nr GROUP BY ALL),
             short AS (   -- stays eligible for the recurring-season test
                 SELECT person_id, start_date, year(start_date) AS y, dayofyear(start_date) AS doy
                 FROM stays
                 WHERE end_date - start_date <= {s_max}
+                  AND end_date - start_date > {int(self.worker_max_nights)}
                   AND end_repair IS DISTINCT FROM 'open'
                   AND (start_repair IS NULL OR start_repair = 'imputed_crossing')
-                  AND (purpose IS NULL OR purpose IN {work})),
+                  AND (purpose IN {work} OR visa_purpose IN {work})),
             recurring AS (
                 SELECT DISTINCT a.person_id, a.y AS year FROM short a JOIN short b
                   ON a.person_id = b.person_id AND abs(a.y - b.y) = 1
@@ -188,11 +192,11 @@ class MobilityClassifier:
             typed AS (
                 SELECT py.*,
                        list_filter([
+                         CASE WHEN trips >= {int(self.worker_min_trips)} AND all_short
+                                   AND work_travel THEN 'cross_border_worker' END,
                          CASE WHEN seasonal_visa OR (rc.person_id IS NOT NULL
                                    AND py.person_days <= {s_max})
                               THEN 'seasonal_worker' END,
-                         CASE WHEN trips >= {int(self.worker_min_trips)} AND all_short
-                                   AND work_travel THEN 'cross_border_worker' END,
                          CASE WHEN p_asylum AND max_nights < {min_days}
                               THEN 'asylum_in_transit' END,
                          CASE WHEN p_health AND max_nights < {min_days} THEN 'health' END,

@@ -74,7 +74,7 @@ def mob(con, cols="person_id, year, mobility_type, trips, person_days, days_touc
 def test_person_days_and_days_touched_counting():
     con = make_db([
         stay(1, "2023-03-01", "2023-03-11", "tourism"),  # 10 person-days, touches Mar 1..11
-        stay(1, "2023-03-11", "2023-03-11", "transit"),  # transit on the departure day:
+        stay(1, "2023-03-11", "2023-03-11"),             # a same-day visit on the departure day:
         #                                                  0 person-days, day Mar 11 again
         stay(1, "2023-12-30", "2024-01-05", "tourism"),  # 2023: Dec 30, 31 -> 2 and 2
     ])                                                   # 2024: Jan 1..4 present (4),
@@ -104,11 +104,16 @@ def test_each_mobility_type():
                                                               "tourism"),
         *week,
         stay(3, "2023-01-10", "2023-04-10", "work", "RSE", "seasonal_work"),
-        # recurring season, no seasonal visa, unknown purpose: Nov 2022 and Nov 2023
-        stay(4, "2022-11-01", "2023-03-01"), stay(4, "2023-11-05", "2024-03-01"),
+        # recurring season of work, no seasonal visa: Nov 2022 and Nov 2023
+        stay(4, "2022-11-01", "2023-03-01", "work"), stay(4, "2023-11-05", "2024-03-01", "work"),
         stay(5, "2023-02-01", "2023-08-01", "study", "student", "study"),
         stay(6, "2023-02-01", "2023-03-01", "health"),
         stay(7, "2023-02-01", "2023-02-03", "asylum"),
+        stay(12, "2023-04-01", "2023-04-02", "transit", "transit", "transit"),
+        # the same season every year but business travel, or unknown purpose: no season
+        stay(11, "2022-11-01", "2022-12-01", "business"),
+        stay(11, "2023-11-01", "2023-12-01", "business"),
+        stay(13, "2022-11-01", "2022-12-01"), stay(13, "2023-11-01", "2023-12-01"),
         stay(8, "2023-02-01", "2023-02-20", "tourism"),
         # training purpose but a stay of >= 365 days: not training
         stay(9, "2022-06-01", "2023-07-01", "training"),
@@ -123,6 +128,9 @@ def test_each_mobility_type():
         (4, 2022): "seasonal_worker", (4, 2023): "seasonal_worker",
         (4, 2024): "other_temporary",  # no stay starts in 2024: no recurrence that year
         (5, 2023): "training", (6, 2023): "health", (7, 2023): "asylum_in_transit",
+        (12, 2023): "asylum_in_transit",
+        (11, 2022): "other_temporary", (11, 2023): "other_temporary",
+        (13, 2022): "other_temporary", (13, 2023): "other_temporary",
         (8, 2023): "other_temporary", (9, 2022): "other_temporary",
         (9, 2023): "other_temporary"}
     assert counts["type seasonal_worker"] == 3
@@ -223,3 +231,15 @@ def test_end_to_end_from_micro_integration():
                      "FROM service_population ORDER BY 1").fetchall()
     # person 2: registered Jan 1 (the data start is Jan 10) -> present Jan 10 .. Dec 31
     assert [tuple(r) for r in sp] == [("none", 8, 12, 1), ("resident", 356, 356, 1)]
+
+
+def test_weekly_commuter_every_february_is_a_cross_border_worker_not_seasonal():
+    # 2-night work stays each week of February, two years running: the stays recur in the
+    # same season, but stays of <= 7 nights are commuting, not seasonal work
+    stays = [stay(1, f"{y}-02-{d:02d}", f"{y}-02-{d + 2:02d}", "work")
+             for y in (2022, 2023) for d in (1, 8, 15, 22)]
+    con = make_db(stays)
+    classify_mobility(con, cfg())
+    assert mob(con, "year, mobility_type, trips, person_days, types") == [
+        (2022, "cross_border_worker", 4, 8, "cross_border_worker,circular"),
+        (2023, "cross_border_worker", 4, 8, "cross_border_worker,circular")]
