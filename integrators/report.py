@@ -43,6 +43,19 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 )
 
 NOT_RUN = "not run"
+
+#: Reason codes of ``rejected`` (linkage/ingest.py) and what they mean.
+REJECTION_REASONS = {
+    "missing_id": "no value in the id column",
+    "duplicate_id": "id on more than one row (every copy rejected)",
+    "unreadable_crossing_date": "crossing date missing or unreadable",
+    "unreadable_direction": "direction missing or not a known code",
+    "too_few_fields": "CSV row with fewer fields than the header",
+    "too_many_fields": "CSV row with more fields than the header",
+    "bad_quoting": "CSV row with unbalanced quotes",
+    "line_too_long": "CSV line too long to read",
+    "other": "reason not in the standard form",
+}
 AGE_TOP = 85  # the last 5-year age group is open: 85+
 
 
@@ -324,12 +337,20 @@ class Report:
                                    "field_issues": "field issues"},
                            caption="Row accounting per source"))
         if self.has("rejected"):
-            r = self.df(f"SELECT source, {_clean_reason('reason')} AS reason, count(*) AS rows "
-                        "FROM rejected GROUP BY ALL ORDER BY source, rows DESC, reason")
+            # the reason's code only (the text before the colon): the rest may quote the
+            # row's values (an id, an unreadable date), which the report never shows
+            r = self.df("""
+                SELECT source, CASE WHEN regexp_full_match(trim(split_part(reason, ':', 1)),
+                                                           '[a-z_]+')
+                                    THEN trim(split_part(reason, ':', 1)) ELSE 'other' END
+                               AS reason, count(*) AS rows
+                FROM rejected GROUP BY ALL ORDER BY source, rows DESC, reason""")
             if len(r):
+                r.insert(2, "meaning", r["reason"].map(REJECTION_REASONS).fillna(""))
                 sec.table(df_table(r, numbers=("rows",),
                                    caption="Rejected rows by reason",
-                                   note="Values quoted in a reason are blanked (…)."))
+                                   note="The rejected rows themselves, with the reason in "
+                                        "full, are in rejected.parquet."))
             else:
                 sec.para("No input row was rejected.")
         if self.has("field_issues"):

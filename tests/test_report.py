@@ -93,8 +93,10 @@ def build_run(tmp_path: Path) -> tuple[duckdb.DuckDBPyConnection, Path, Path]:
     rej = pd.DataFrame({
         "source": ["border", "border", "border", "visa"],
         "row_number": [41, 42, 43, 26],
-        "reason": ["duplicate id", "duplicate id",
-                   f"unreadable crossing_date '{SECRET_DOB:%d/%m/%Y}'", "missing id"],
+        "reason": [f"duplicate_id: id {SECRET_DOC} is on 2 rows of the source (all copies "
+                   "rejected)", f"duplicate_id: id {SECRET_DOC} is on 2 rows of the source",
+                   f"unreadable_crossing_date: cannot read {SECRET_DOB:%d/%m/%Y}",
+                   "missing_id: no value in id column 'application_no'"],
         "raw": [json.dumps({"first": SECRET_GIVEN, "last": SECRET_FAMILY,
                             "dob": SECRET_DOB.isoformat(), "passport": SECRET_DOC})] * 4})
     con.register("_rej", rej)
@@ -308,13 +310,13 @@ def test_row_accounting_per_source(built):
     assert list(t.index[:4]) == ["border", "visa", "census", "police"]  # config order
 
 
-def test_rejections_counted_by_reason_with_values_blanked(built):
+def test_rejections_counted_by_reason_code(built):
     rep, _ = built
     r = as_frame(table(rep, "inputs", "Rejected rows by reason"))
     got = {(a, b): c for a, b, c in r[["source", "reason", "rows"]].itertuples(index=False)}
-    assert got == {("border", "duplicate id"): "2",
-                   ("border", "unreadable crossing_date '…'"): "1",
-                   ("visa", "missing id"): "1"}
+    assert got == {("border", "duplicate_id"): "2", ("border", "unreadable_crossing_date"): "1",
+                   ("visa", "missing_id"): "1"}
+    assert r["meaning"].tolist()[0] == "id on more than one row (every copy rejected)"
     f = as_frame(table(rep, "inputs", "Field issues"))
     got = {tuple(x[:3]): x[3] for x in f.itertuples(index=False)}
     assert got == {("census", "birth_date", "unreadable date"): "2",
