@@ -8,10 +8,10 @@ asylum seekers in transit and overstayers (the hidden population).
 
 A life is a set of disjoint *presence intervals* ``[a, b]`` per person (days since
 1970-01-01): present at the end of day d when a <= d < b (RESIDENCE.md "Days present"), an
-arrival on a and a departure on b. ``a = PRE`` (start − 1) means present at the start with no
-crossing; ``b = POST`` (end + 1) means still present at the end (or died in the country) with
-no crossing. The true crossings are the interval ends, so they alternate in/out by
-construction. Everything is vectorised over persons (numpy), never a Python object per person.
+arrival on a and a departure on b. ``a = PRE`` (long before the start) means present at the
+start with no crossing; ``b = POST`` (long after the end) means still present at the end (or
+died in the country) with no crossing. The true crossings are the interval ends, so they
+alternate in/out by construction. Everything is vectorised over persons (numpy), never a Python object per person.
 """
 
 from __future__ import annotations
@@ -93,7 +93,8 @@ class Lives:
         self.n, self.rng = n, rng
         self.home = NAT[country]
         self.S, self.E = to_days(start), to_days(end)
-        self.PRE, self.POST = self.S - 1, self.E + 1
+        # sentinels far outside the period, so that no real day can be mistaken for them
+        self.PRE, self.POST = self.S - 100_000, self.E + 100_000
         self.renewal = renewal
         self.Y0 = int(np.datetime64(self.S, 'D').astype('datetime64[Y]').astype(int)) + 1970
         self.Y1 = int(np.datetime64(self.E, 'D').astype('datetime64[Y]').astype(int)) + 1970
