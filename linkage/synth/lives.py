@@ -11,7 +11,8 @@ A life is a set of disjoint *presence intervals* ``[a, b]`` per person (days sin
 arrival on a and a departure on b. ``a = PRE`` (long before the start) means present at the
 start with no crossing; ``b = POST`` (long after the end) means still present at the end (or
 died in the country) with no crossing. The true crossings are the interval ends, so they
-alternate in/out by construction. Everything is vectorised over persons (numpy), never a Python object per person.
+alternate in/out by construction. Everything is vectorised over persons (numpy), never a
+Python object per person.
 """
 
 from __future__ import annotations
