@@ -102,8 +102,10 @@ def birth_date_comparison() -> dict:
             _lvl("l.birth_y = r.birth_y AND l.birth_m = r.birth_d AND l.birth_d = r.birth_m", "day/month swapped",
                  0.02, 0.0002),
             _lvl("l.birth_y = r.birth_y AND (l.birth_m IS NULL OR r.birth_m IS NULL)", "year only", 0.04, 0.015),
-            _lvl("coalesce((l.birth_y = r.birth_y)::INT, 0) + coalesce((l.birth_m = r.birth_m)::INT, 0) "
-                 "+ coalesce((l.birth_d = r.birth_d)::INT, 0) = 2", "one component off", 0.06, 0.005),
+            _lvl("coalesce(CAST(l.birth_y = r.birth_y AS INT), 0) "
+                 "+ coalesce(CAST(l.birth_m = r.birth_m AS INT), 0) "
+                 "+ coalesce(CAST(l.birth_d = r.birth_d AS INT), 0) = 2", "one component off",
+                 0.06, 0.005),
             _lvl("ELSE", "else", 0.01, 0.9796),
         ],
     }

@@ -76,6 +76,9 @@ class SplinkEngine:
         n = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
         self.trained_ = n >= self.min_train_records
         settings = self.spec.settings(link_type)
+        if self.backend == "spark":
+            from .spark_backend import spark_settings
+            settings = spark_settings(settings)
         if not self.trained_:
             # term frequencies of a handful of records are noise, not evidence
             settings = copy.deepcopy(settings)
