@@ -147,6 +147,8 @@ class CaptureTable:
 
 
 _PATTERNS: dict[int, np.ndarray] = {}
+#: design matrices kept per table (bootstrap replicates share one cache)
+_CACHE_MAX = 4096
 
 
 def patterns(k: int) -> np.ndarray:
@@ -175,7 +177,8 @@ def design(table: CaptureTable, terms: Model, *, dark: bool = False) -> np.ndarr
             z[0, 0] = 1.0
             X = np.vstack([X, z])
         X.setflags(write=False)
-        table._cache[key] = X
+        if len(table._cache) < _CACHE_MAX:
+            table._cache[key] = X
     return X
 
 

@@ -21,8 +21,14 @@ def mle_exists(A: np.ndarray, n: np.ndarray) -> bool:
     n = np.asarray(n, dtype=float)
     if len(n) == 0:
         return False
-    if (n > 0).all():
+    pos = n > 0
+    if pos.all():
         return True          # x = n is interior: s = min(n) > 0
+    # Sufficient condition, exact and cheap: the MLE fails to exist only along a direction d
+    # with (Ad)_i = 0 on every positive cell and (Ad)_i ≤ 0 elsewhere, Ad ≠ 0; if the rows of
+    # the positive cells have full column rank no such d exists.
+    if pos.sum() >= A.shape[1] and np.linalg.matrix_rank(A[pos]) == A.shape[1]:
+        return True
     m, p = A.shape
     scale = max(n.mean(), 1e-12)
     # variables (x_1..x_m, s); maximise s  ->  minimise -s

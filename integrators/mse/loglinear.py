@@ -201,16 +201,18 @@ def fit(table: CaptureTable, terms: Model, *, beta0: np.ndarray | None = None,
     if beta is not None and (y > 0).all():
         mf.beta, mf.mu, mf.cov = beta, mu, cov
         return mf
-    # zero cells: the LP decides (only needed when the fit looks degenerate, but the check is
-    # the documented rule, so run it whenever a zero cell is present and ``check`` is on)
     if beta is not None and not check:
         mf.beta, mf.mu, mf.cov = beta, mu, cov
         return mf
-    if beta is not None and mu[y == 0].min() > 1e-4 and np.abs(beta).max() < 25:
-        # a finite interior fit certifies existence (the LP would return s > 0)
-        mf.beta, mf.mu, mf.cov = beta, mu, cov
-        return mf
-    if mle_exists(X, y):
+    # Zero cells: the Fienberg–Rinaldo LP decides. Existence depends only on the design and
+    # the support of y (which cells are positive), so the answer is cached per support.
+    memo = table._cache.setdefault("exists", {})
+    key = (est, keep.tobytes(), (y > 0).tobytes())
+    exists = memo.get(key)
+    if exists is None:
+        exists = mle_exists(X, y)
+        memo[key] = exists
+    if exists:
         if beta is None:
             try:
                 beta, mu, cov = irls(X, y, None, max_iter=500)
