@@ -784,14 +784,18 @@ def disaggregate(con, outcomes: pd.DataFrame, reference_date, rule: str, *,
 
     prot = protect_frame(df, settings, by=["reference_date", "rule", "indicator", "measure"],
                          relations=rel, name=f"sdg_{name}")
-    wide = prot.pivot_table(index=["reference_date", "rule", "indicator", "dimension",
-                                   "category"], columns="measure", values="value",
-                            aggfunc="first", dropna=False)
-    num = pd.to_numeric(wide.get("numerator"), errors="coerce").astype(float)
-    den = pd.to_numeric(wide.get("denominator"), errors="coerce").astype(float)
+    key = ["reference_date", "rule", "indicator", "dimension", "category"]
+    p2 = prot.set_index([*key, "measure"])
+    val = p2["value"].astype("Float64").astype(float).unstack("measure").reindex(
+        columns=["numerator", "denominator"])
+    sup = p2["suppressed"].astype(float).unstack("measure").reindex(
+        columns=["numerator", "denominator"]).fillna(0).astype(bool)
+    # a category absent from a measure is a zero count, not a suppressed one
+    val = val.where(val.notna() | sup, 0.0)
+    num, den = val["numerator"], val["denominator"]
     rate = (num / den.where(den > 0)).rename("value").reset_index()
     rate["measure"] = "rate"
-    rate["suppressed"] = rate["value"].isna() & den.reset_index(drop=True).gt(0).to_numpy()
+    rate["suppressed"] = (sup["numerator"] | sup["denominator"]).to_numpy()
     out = pd.concat([prot.assign(value=prot["value"].astype("Float64")),
                      rate.assign(value=rate["value"].astype("Float64"))], ignore_index=True)
     order = {"numerator": 0, "denominator": 1, "rate": 2}

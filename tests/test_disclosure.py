@@ -105,3 +105,11 @@ def test_protect_frame_long_table_and_identifiers():
         check_no_identifiers(df.assign(birth_date=1), "t")
     with pytest.raises(MiglinkError, match="method"):
         disclosure_settings({"method": "blur"})
+
+
+def test_unprotectable_cell_is_reported_not_hidden():
+    # x0 + x1 = T with T frozen (published by another table) and x1 = 0: the 3 equals T
+    # whatever is suppressed, so it is reported as unprotected rather than looping
+    fit = CellSuppression(5).fit([3, 0, 3], [[1, 1, -1]], frozen=[False, False, True])
+    assert fit.suppressed_.tolist() == [True, False, False]
+    assert fit.unprotected_.tolist() == [0]
