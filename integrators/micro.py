@@ -53,12 +53,14 @@ Stays (RESIDENCE.md)
     - two crossings in one direction in a row on x1 <= x2: the opposite crossing is imputed on
       x1 + floor((x2 - x1) / 2) (``imputed_crossing``);
     - a history that starts with an exit on x: present before it, from the earliest
-      registration or visa start on or before x, clamped to the start of the border data,
-      but no later than a census day in [data start, x] that counted the person
-      (``register`` / ``visa`` / ``census``; ``data_start`` without other evidence);
+      registration or visa start on or before x, clamped to the start of the border data and
+      to the birth date, but no later than a census day in [data start, x] that counted the
+      person (``register`` / ``visa`` / ``birth`` / ``census``; ``data_start`` without other
+      evidence); a native-born person born in the data is present from birth (``birth``);
     - an entry never closed: open, ``end_date = observed_until + 1`` (present on
       observed_until; ``open``); a known death ends it on the death date (``death``);
-    - persons with no crossings: their (merged) register periods, clamped to the data
+    - persons with no crossings: their (merged) register periods, clamped to the data and
+      to birth (a native-born person's registration within a year of birth starts at birth)
       (``register`` .. ``deregistration``/``open``), or, census-only, present throughout
       (``census`` .. ``open``).
 
@@ -397,8 +399,14 @@ class MicroIntegrator:
                        min(r.census_date) FILTER (WHERE r.kind = 'census'
                            AND r.census_date BETWEEN {ds} AND f.x) AS census
                 FROM first_out f LEFT JOIN _mi_rec r USING (person_id) GROUP BY ALL),
-            lower AS (
-                SELECT *, greatest({ds}, coalesce(least(reg, visa), {ds})) AS lo FROM evid)
+            lower0 AS (
+                SELECT e.*, p.birth_date AS b, coalesce(p.native_born, false) AS nb,
+                       greatest({ds}, coalesce(least(reg, visa), {ds})) AS lo0
+                FROM evid e LEFT JOIN persons p USING (person_id)),
+            lower AS (   -- nobody is present before birth; native-born: present from birth
+                SELECT *, least(x, CASE WHEN nb AND b BETWEEN {ds} AND x THEN b
+                                        ELSE greatest(lo0, coalesce(b, lo0)) END) AS lo
+                FROM lower0)
             SELECT person_id, d AS start_date, coalesce(nd, {ou} + 1) AS end_date,
                    NOT imputed AS start_observed, coalesce(NOT nimp, false) AS end_observed,
                    CASE WHEN imputed THEN 'imputed_crossing' END AS start_repair,
@@ -409,6 +417,7 @@ class MicroIntegrator:
             SELECT person_id, least(lo, census) AS start_date, x AS end_date,
                    false, NOT imputed,
                    CASE WHEN census < lo THEN 'census'
+                        WHEN lo = b AND b > {ds} THEN 'birth'
                         WHEN lo = reg AND reg > {ds} THEN 'register'
                         WHEN lo = visa AND visa > {ds} THEN 'visa'
                         ELSE 'data_start' END,
@@ -421,13 +430,19 @@ class MicroIntegrator:
                 SELECT DISTINCT person_id FROM _mi_rec
                 WHERE kind IN ('register', 'census')
                   AND person_id NOT IN (SELECT person_id FROM _mi_seq)),
-            reg AS (
+            reg AS (   -- a birth registration of a native-born person starts at birth
                 SELECT r.person_id,
-                       greatest(coalesce(r.registration_date, {ds}), {ds}) AS s,
+                       CASE WHEN p.native_born AND p.birth_date >= {ds}
+                                 AND r.registration_date BETWEEN p.birth_date
+                                                             AND p.birth_date + 365
+                            THEN p.birth_date
+                            ELSE greatest(coalesce(r.registration_date, {ds}), {ds},
+                                          coalesce(p.birth_date, {ds})) END AS s,
                        least(coalesce(r.deregistration_date, {ou} + 1), {ou} + 1) AS e,
                        r.deregistration_date IS NOT NULL
                            AND r.deregistration_date <= {ou} AS closed
                 FROM _mi_rec r JOIN nocx USING (person_id)
+                LEFT JOIN persons p USING (person_id)
                 WHERE r.kind = 'register'
                   AND coalesce(r.registration_date, {ds}) <= {ou}),
             q AS (

@@ -114,6 +114,14 @@ class MobilityClassifier:
                   if _has(con, "crossings") else "")
             no_cx_res = (f"SELECT person_id FROM residence_persons "
                          f"WHERE initial_status = 'resident' {cx}")
+        # persons with no crossings at all (register / census presence only)
+        if _has(con, "crossings"):
+            cx_join = ("LEFT JOIN (SELECT DISTINCT person_id FROM crossings) cx "
+                       "ON cx.person_id = p.person_id")
+            no_cx = "cx.person_id IS NULL"
+        else:
+            cx_join = ""
+            no_cx = "coalesce(p.start_repair IN ('register', 'census'), false)"
         # stay pieces per year
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _mo_piece AS
@@ -138,9 +146,10 @@ class MobilityClassifier:
                        AS entry,
                    coalesce(r.resident, false) OR n.person_id IS NOT NULL AS resident,
                    coalesce(r.provisional, false) AS provisional,
-                   coalesce(p.start_repair IN ('register', 'census'), false) AS no_crossings
+                   {no_cx} AS no_crossings
             FROM p LEFT JOIN _mo_res r ON r.person_id = p.person_id AND r.year = p.year
-            LEFT JOIN ({no_cx_res}) n ON n.person_id = p.person_id""")
+            LEFT JOIN ({no_cx_res}) n ON n.person_id = p.person_id
+            {cx_join}""")
         self._mobility(con, min_days)
         self._service_population(con)
         for t in ("_mo_res", "_mo_years", "_mo_piece"):

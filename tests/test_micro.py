@@ -367,3 +367,27 @@ def test_events_without_person_id_default_observed_until_and_missing_table():
     con.execute("DROP TABLE clusters")
     with pytest.raises(MiglinkError, match="clusters"):
         integrate(con, make_cfg())
+
+
+def test_repair_birth_native_born_present_from_birth():
+    con = make_db([
+        cx(9, "2023-01-01", "in"),  # data start 2023-01-01
+        # 1: born in the country 2023-02-01, registered 40 days later, first crossing out
+        dict(person_id=1, source="reg", birth_date=D("2023-02-01"), birth_country="NZL",
+             registration_date=D("2023-03-13")),
+        cx(1, "2023-06-01", "out"),
+        # 2: the same without crossings: the register period starts at birth
+        dict(person_id=2, source="reg", birth_date=D("2023-02-01"), birth_country="NZL",
+             registration_date=D("2023-03-13")),
+        # 3: foreign-born, born after the data start, registered on arrival: from the
+        # registration (nobody is present before birth, but abroad until arrival)
+        dict(person_id=3, source="reg", birth_date=D("2023-02-01"), birth_country="AUS",
+             registration_date=D("2023-03-13")),
+        cx(3, "2023-06-01", "out"),
+    ])
+    integrate(con, make_cfg(observed_until=D("2023-12-31")))
+    assert rows_of(con, "SELECT person_id, start_date, end_date, start_repair FROM stays "
+                        "WHERE person_id <> 9") == [
+        (1, D("2023-02-01"), D("2023-06-01"), "birth"),
+        (2, D("2023-02-01"), D("2024-01-01"), "register"),
+        (3, D("2023-03-13"), D("2023-06-01"), "register")]
