@@ -595,8 +595,8 @@ def _account_relations(part: pd.DataFrame) -> np.ndarray:
     for g in part["group"].unique():
         r = {pos[(g, c)]: s for c, s in sign.items() if (g, c) in pos}
         rows.append(r)
-        if (g, "residual") in pos:
-            rows.append({pos[(g, "residual")]: 1, pos.get((g, "closing_observed"), -1): -1,
+        if all((g, c) in pos for c in ("residual", "closing_observed", "closing_accounted")):
+            rows.append({pos[(g, "residual")]: 1, pos[(g, "closing_observed")]: -1,
                          pos[(g, "closing_accounted")]: 1})
     tr = {i: (1 if c == "transitions_in" else -1) for (g, c), i in pos.items()
           if c in ("transitions_in", "transitions_out")}
@@ -636,9 +636,8 @@ def protect_accounts(acc: pd.DataFrame, settings: dict) -> pd.DataFrame:
     out = acc[[*keys, "group"]].merge(wide.reset_index(), on=[*keys, "group"], how="left")
     out = out.merge(sup.rename("suppressed").reset_index(), on=[*keys, "group"], how="left")
     for c in cols:
-        v = out[c]
-        if v.dropna().mod(1).eq(0).all():
-            out[c] = pd.array(v.round(), dtype="Int64") if len(v) else v
+        v = pd.to_numeric(out[c], errors="coerce").astype(float)
+        out[c] = v.round().astype("Int64") if (v.dropna() % 1 == 0).all() else v
     return out
 
 

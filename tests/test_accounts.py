@@ -169,3 +169,19 @@ def test_gls_is_the_constrained_weighted_least_squares_optimum(seed):
     g = gls.adjustment_[free] / var[free]
     lam = np.linalg.lstsq(-A[:, free].T, g, rcond=None)[0]
     assert np.allclose(-A[:, free].T @ lam, g, atol=1e-8)
+
+
+def test_contradictory_fixed_components_across_linked_accounts(tmp_path, capsys):
+    # FBFC and FBC share only the transition; every other component is fixed.  FBFC needs
+    # the transition to be 10 + 1 = 11 (residual -1), FBC needs it to be 10 - 2 = 8: no
+    # single value balances both, so the error names an account that stays unbalanced.
+    comp = write(tmp_path, "c.csv", COMPONENTS.replace(f"closing,{FBC},,60,F",
+                                                       f"closing,{FBC},,58,F"))
+    lines = VARIANCES.splitlines()
+    lines = [ln.rsplit(",", 1)[0] + ",1" if "transition" in ln
+             else ln if ln.startswith("component") or ",M," in ln
+             else ln.rsplit(",", 1)[0] + ",0" for ln in lines]
+    var = write(tmp_path, "v.csv", "\n".join(lines) + "\n")
+    assert main(["accounts", comp, "--out", str(tmp_path / "o"), "--variances", var]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot be balanced with the given variances" in err
