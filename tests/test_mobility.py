@@ -9,6 +9,8 @@ from types import SimpleNamespace as NS
 import duckdb
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from integrators.mobility import classify_mobility
 from linkage.errors import MiglinkError
@@ -243,3 +245,36 @@ def test_weekly_commuter_every_february_is_a_cross_border_worker_not_seasonal():
     assert mob(con, "year, mobility_type, trips, person_days, types") == [
         (2022, "cross_border_worker", 4, 8, "cross_border_worker,circular"),
         (2023, "cross_border_worker", 4, 8, "cross_border_worker,circular")]
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.lists(st.integers(0, 900), min_size=2, max_size=12), min_size=1,
+                max_size=4))
+def test_counts_match_a_day_by_day_oracle(people):
+    """person_days / days_touched per person-year (mobility) and per year (service
+    population) equal a day-by-day count: present = in [s, e), touched = in [s, e]."""
+    base = D("2022-06-01")
+    stays, present, touched = [], {}, {}
+    for pid, offs in enumerate(people, start=1):
+        offs = sorted(offs)[: len(offs) // 2 * 2]
+        for a, b in zip(offs[::2], offs[1::2]):
+            s, e = base + dt.timedelta(days=a), base + dt.timedelta(days=b)
+            stays.append(stay(pid, s.isoformat(), e.isoformat(), "tourism"))
+            for k in range(a, b + 1):
+                d = base + dt.timedelta(days=k)
+                touched.setdefault((pid, d.year), set()).add(d)
+                if k < b:
+                    present.setdefault((pid, d.year), set()).add(d)
+    con = make_db(stays)
+    classify_mobility(con, cfg())
+    got = {(p, y): (pd_, dt_) for p, y, pd_, dt_ in
+           mob(con, "person_id, year, person_days, days_touched")}
+    want = {k: (len(present.get(k, ())), len(v)) for k, v in touched.items()
+            if k[1] in (2022, 2023, 2024)}
+    assert got == want
+    sp = dict(((y, (pd_, t)) for y, pd_, t in con.execute(
+        "SELECT year, sum(person_days), sum(days_touched) FROM service_population "
+        "GROUP BY year").fetchall()))
+    for y in {k[1] for k in want}:
+        assert sp[y] == (sum(v[0] for k, v in want.items() if k[1] == y),
+                         sum(v[1] for k, v in want.items() if k[1] == y))
