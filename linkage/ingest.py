@@ -384,6 +384,16 @@ class _SourceReader:
             FROM e ORDER BY line""")
         if con.execute("SELECT count(*) FROM _ing_parse_rej").fetchone()[0]:
             self._discount_blank_lines()
+            # Blank lines in a file with quotes cannot be located from its bytes: clip so
+            # that no rejected row is numbered beyond the rows that exist (the numbers of
+            # records and rejected rows are then always exactly 1..n, in file order up to
+            # where such blank lines fall).
+            con.execute("""CREATE OR REPLACE TEMP TABLE _ing_parse_rej AS
+                WITH r AS (SELECT *, row_number() OVER (ORDER BY row_number) AS j
+                           FROM _ing_parse_rej)
+                SELECT least(row_number - j, (SELECT count(*) FROM _ing_scan)) + j
+                         AS row_number, reason, raw
+                FROM r ORDER BY row_number""")
         # Data row numbers of the rows the reader accepted: the k-th accepted row is the k-th
         # number in 1..(accepted + rejected) that is not a rejected row's number.
         con.execute("""CREATE OR REPLACE TEMP TABLE _ing_gaps AS

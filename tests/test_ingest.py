@@ -529,3 +529,46 @@ def test_every_iso_country_round_trips():
         for value in (c.alpha_3, c.alpha_2, c.numeric, c.name, c.name.upper()):
             assert to_alpha3(value) == c.alpha_3, value
         assert table[c.alpha_2] == table[c.alpha_3] == c.alpha_3
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.text(alphabet='ab1,;"\n\r\té€ ', max_size=12), max_size=12))
+def test_any_text_is_accounted_or_a_one_line_error(tmp_path_factory, lines):
+    """Fuzz: whatever the body, ingestion either raises a one-line MiglinkError or accounts
+    for every row (records + rejected = input rows, row numbers 1..n)."""
+    from conftest import write_config
+    tmp_path = tmp_path_factory.mktemp("fuzz")
+    data = ("id,name,x\n" + "\n".join(lines)).encode("utf-8")
+    try:
+        cfg = load_config(write_config(tmp_path, [dict(name="g", kind="generic", id="id",
+                                                       data=data)]))
+        con = duckdb.connect()
+        c = ingest(con, cfg)["g"]
+    except MiglinkError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert c["input_rows"] == c["accepted"] + c["rejected"]
+    numbers = sorted(r for (r,) in rows(con, "SELECT row_number FROM records UNION ALL "
+                                             "SELECT row_number FROM rejected"))
+    assert numbers == list(range(1, c["input_rows"] + 1))
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=200))
+def test_any_bytes_are_accounted_or_a_one_line_error(tmp_path_factory, body):
+    from conftest import write_config
+    tmp_path = tmp_path_factory.mktemp("fuzzb")
+    try:
+        cfg = load_config(write_config(tmp_path, [dict(name="g", kind="generic", id="id",
+                                                       data=b"id,name\n" + body)]))
+        con = duckdb.connect()
+        c = ingest(con, cfg)["g"]
+    except MiglinkError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert c["input_rows"] == c["accepted"] + c["rejected"]
+    numbers = sorted(r for (r,) in rows(con, "SELECT row_number FROM records UNION ALL "
+                                             "SELECT row_number FROM rejected"))
+    assert numbers == list(range(1, c["input_rows"] + 1))
