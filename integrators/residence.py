@@ -197,7 +197,7 @@ def _prepare(con, crossings: str, persons: str | None, observed_until, reference
         """)
 
     # crossings with the missed crossing imputed between two in the same direction
-    con.execute("""
+    con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _res_x AS
         WITH l AS (SELECT *, lag(dir) OVER w AS pdir, lag(d) OVER w AS pd FROM _res_raw
                    WINDOW w AS (PARTITION BY person_id ORDER BY k)),
@@ -207,8 +207,14 @@ def _prepare(con, crossings: str, persons: str | None, observed_until, reference
                           CASE WHEN dir = 'in' THEN 'out' ELSE 'in' END, 2 * k - 1, true
                    FROM l WHERE pdir = dir)
         SELECT person_id, d, dir, imputed,
-               row_number() OVER w AS k, lead(d) OVER w AS nd
-        FROM u WINDOW w AS (PARTITION BY person_id ORDER BY o)""")
+               row_number() OVER w AS k, lead(d) OVER w AS nd,
+               -- p0: days present before day d. Directions alternate, so this is the sum of
+               -- (departure - arrival) over earlier stays (+ d1 - S when the first is `out`)
+               sum(CASE WHEN dir = 'out' THEN d - {_lit(S)} ELSE 0 END) OVER w
+               - sum(CASE WHEN dir = 'in' THEN d - {_lit(S)} ELSE 0 END) OVER w
+               + CASE WHEN dir = 'in' THEN d - {_lit(S)} ELSE 0 END AS p0
+        FROM u WINDOW w AS (PARTITION BY person_id ORDER BY o ROWS BETWEEN UNBOUNDED PRECEDING
+                                                               AND CURRENT ROW)""")
 
     ou1 = ou + _dt.timedelta(days=1)
     # merged presence intervals [s, e) with cumulative length before (cb)
@@ -303,13 +309,10 @@ def _status_points(con, rule: str, points: str, out: str, ou: _dt.date, S: _dt.d
 def _prepare_1216(con, ou, S):
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _res_x16 AS
-        WITH q AS (SELECT x.*, x.d - 1 AS y FROM _res_x x),
-        p0 AS (SELECT q.*, {_cum('i', 'q.y')} AS P0
-               FROM q ASOF LEFT JOIN _res_pres i ON q.person_id = i.person_id AND q.y >= i.s),
-        t AS (SELECT *, P0 + CASE WHEN dir = 'in' THEN {V_DAYS} ELSE {OLD_DAYS} END AS tp,
-                     (y - {_lit(S)} + 1) - P0
-                       + CASE WHEN dir = 'in' THEN {OLD_DAYS} ELSE {V_DAYS} END AS ta
-              FROM p0),
+        WITH t AS (SELECT *, p0 + CASE WHEN dir = 'in' THEN {V_DAYS} ELSE {OLD_DAYS} END AS tp,
+                          (d - {_lit(S)}) - p0
+                            + CASE WHEN dir = 'in' THEN {OLD_DAYS} ELSE {V_DAYS} END AS ta
+                   FROM _res_x),
         dp AS (SELECT t.*, CASE WHEN t.tp <= i.cb + (i.e - i.s)
                                 THEN i.s + CAST(t.tp - i.cb - 1 AS INTEGER) END AS dp
                FROM t ASOF LEFT JOIN _res_pres i ON t.person_id = i.person_id AND t.tp > i.cb),
@@ -324,25 +327,29 @@ def _prepare_1216(con, ou, S):
                               ELSE d_new IS NOT NULL AND (d_old IS NULL OR d_new < d_old) END AS q,
                       least(d_new, d_old) AS decided
                FROM o),
+        -- the status after a crossing is the direction of the last qualifying crossing so far
         ch AS (SELECT o2.*, pp.init_res,
-                      last_value(CASE WHEN q THEN dir END IGNORE NULLS) OVER (
-                          PARTITION BY o2.person_id ORDER BY k
-                          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS lqd
-               FROM o2 JOIN _res_people pp USING (person_id)),
-        ch2 AS (SELECT *, coalesce(lqd = 'in', init_res) AS ra FROM ch),
-        ch3 AS (SELECT *, coalesce(lag(ra) OVER (PARTITION BY person_id ORDER BY k), init_res)
-                          AS rb FROM ch2),
-        ch4 AS (SELECT *, ((dir = 'in' AND NOT rb) OR (dir = 'out' AND rb)) AS migdir FROM ch3)
-        SELECT *, min(CASE WHEN q IS NULL AND migdir THEN k END)
-                      OVER (PARTITION BY person_id) AS prov_k
-        FROM ch4""")
+                      last_value(CASE WHEN q THEN dir END IGNORE NULLS) OVER (w ROWS BETWEEN
+                          UNBOUNDED PRECEDING AND CURRENT ROW) AS lqd,
+                      last_value(CASE WHEN q THEN dir END IGNORE NULLS) OVER (w ROWS BETWEEN
+                          UNBOUNDED PRECEDING AND 1 PRECEDING) AS lqd_prev
+               FROM o2 JOIN _res_people pp USING (person_id)
+               WINDOW w AS (PARTITION BY o2.person_id ORDER BY k)),
+        ch2 AS (SELECT *, coalesce(lqd = 'in', init_res) AS ra,
+                          coalesce(lqd_prev = 'in', init_res) AS rb FROM ch)
+        SELECT *, ((dir = 'in' AND NOT rb) OR (dir = 'out' AND rb)) AS migdir FROM ch2""")
+    # the first pending crossing in the migrating direction: provisional from it on
+    con.execute("""
+        CREATE OR REPLACE TEMP TABLE _res_prov16 AS
+        SELECT person_id, min(k) AS prov_k FROM _res_x16 WHERE q IS NULL AND migdir
+        GROUP BY person_id""")
     # status after the last crossing of each (person, date)
     con.execute("""
         CREATE OR REPLACE TEMP TABLE _res_xd16 AS
-        SELECT person_id, d,
-               arg_max(CASE WHEN prov_k IS NOT NULL AND k >= prov_k THEN NULL ELSE ra END, k)
-                   AS res_after
-        FROM _res_x16 GROUP BY person_id, d""")
+        SELECT x.person_id, x.d,
+               arg_max(CASE WHEN p.prov_k IS NOT NULL AND x.k >= p.prov_k THEN NULL
+                            ELSE x.ra END, x.k) AS res_after
+        FROM _res_x16 x LEFT JOIN _res_prov16 p USING (person_id) GROUP BY x.person_id, x.d""")
 
 
 def _events_1216(con, out: str):
@@ -350,7 +357,7 @@ def _events_1216(con, out: str):
         CREATE OR REPLACE TEMP TABLE {out} AS
         SELECT person_id, CASE WHEN dir = 'in' THEN 'immigration' ELSE 'emigration' END AS event,
                d AS event_date, decided AS decided_on, imputed
-        FROM _res_x16
+        FROM _res_x16 LEFT JOIN _res_prov16 USING (person_id)
         WHERE q AND migdir AND (prov_k IS NULL OR k < prov_k)""")
 
 
