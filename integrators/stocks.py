@@ -192,34 +192,38 @@ def _age_at(t: str, p: str = "p") -> str:
             f"ELSE year({t}) - {p}.birth_year END)")
 
 
-def _breakdowns(t: str, cfg, p: str = "p") -> dict[str, str]:
-    """variable -> SQL category expression at date t."""
-    out = {"total": "'total'"}
-    for name, bounds in age_groups(cfg).items():
-        out[name] = _age_case(_age_at(t, p), bounds)
+def _aggregate(con, members: str, keys: list[str], date_col: str, cfg) -> pd.DataFrame:
+    """Counts of a person-level members table by sex x each breakdown variable.
+
+    Two stages: members are first counted by (keys, sex, age in years, citizenship and
+    birth-country categories) — a small table whatever the population —, and the
+    breakdowns are summed from it with GROUPING SETS.
+    """
     groups = country_groups(cfg)
     country = getattr(cfg, "country", None)
-    cit = (f"(CASE WHEN {p}.citizen AND NOT {_cit_at(t, p)} THEN NULL "
-           f"ELSE {p}.citizenship END)")
-    out["citizenship"] = _country_case(cit, groups, country)
-    out["birth_country"] = _country_case(f"{p}.birth_country", groups, country)
-    return out
-
-
-def _aggregate(con, members: str, keys: list[str], date_col: str, cfg) -> pd.DataFrame:
-    """Counts of a person-level members table by sex x each breakdown variable."""
-    bd = _breakdowns(f"m.{date_col}", cfg, "p")
-    parts = []
-    for var, expr in bd.items():
-        parts.append(f"""
-            SELECT {', '.join('m.' + k for k in keys)}, p.sex AS sex, {_q(var)} AS variable,
-                   {expr} AS category
-            FROM {members} m JOIN _st_people p USING (person_id)""")
+    t = f"m.{date_col}"
+    cit = (f"(CASE WHEN p.citizen AND NOT {_cit_at(t)} THEN NULL "
+           f"ELSE p.citizenship END)")
+    km = ", ".join("m." + k for k in keys)
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _st_cube AS
+        SELECT {km}, p.sex AS sex, {_age_at(t)} AS age,
+               {_country_case(cit, groups, country)} AS cit,
+               {_country_case('p.birth_country', groups, country)} AS bc, count(*) AS n
+        FROM {members} m JOIN _st_people p USING (person_id)
+        GROUP BY ALL""")
+    bd = {"total": "'total'"}
+    for name, bounds in age_groups(cfg).items():
+        bd[name] = _age_case("age", bounds)
+    bd["citizenship"] = "cit"
+    bd["birth_country"] = "bc"
+    parts = [f"SELECT {', '.join(keys)}, sex, {_q(var)} AS variable, {expr} AS category, n "
+             f"FROM _st_cube" for var, expr in bd.items()]
     kq = ", ".join(keys)
     sql = f"""
         WITH x AS ({' UNION ALL '.join(parts)})
         SELECT {kq}, CASE WHEN grouping(sex) = 1 THEN 'total' ELSE sex END AS sex,
-               variable, category, count(*) AS value
+               variable, category, CAST(sum(n) AS BIGINT) AS value
         FROM x GROUP BY GROUPING SETS (({kq}, variable, category, sex),
                                        ({kq}, variable, category))
         ORDER BY ALL"""
