@@ -310,7 +310,7 @@ class Report:
             t[c] = pd.to_numeric(t[c]).fillna(0).astype("int64")
         t["input_rows"] = t["accepted"] + t["rejected"]
         t["rejected_share"] = np.where(t["input_rows"] > 0,
-                                       t["rejected"] / t["input_rows"].where(t["input_rows"] > 0, 1),
+                                       t["rejected"] / t["input_rows"].clip(lower=1),
                                        np.nan)
         order = {s: i for i, s in enumerate(cfg_src["source"])}
         t["_o"] = t["source"].map(order).fillna(len(order))
@@ -435,6 +435,19 @@ class Report:
         else:
             sec.missing("Clusters", "no clusters table in this run")
         # evaluation
+        if self.has("person_conflicts"):
+            any_part = True
+            sec.sub("Attribute conflicts within persons")
+            c = self.df("""SELECT field, count(DISTINCT person_id) AS persons
+                           FROM person_conflicts GROUP BY ALL ORDER BY persons DESC, field""")
+            if len(c):
+                sec.table(df_table(c, counts=("persons",), supp=self.supp,
+                                   caption="Persons whose linked records disagree on a field",
+                                   note="Micro-integration keeps one value by source "
+                                        "precedence; many conflicts on a field can point to "
+                                        "false links or to a source's coding of that field."))
+            else:
+                sec.para("No person's records disagree on any resolved attribute.")
         sec.sub("Evaluation against the truth")
         self._evaluation(sec)
         if not any_part:
@@ -690,6 +703,7 @@ class Report:
         self._flows(sec, rules)
         self._pyramid_and_groups(sec, rules)
         self._residence_truth(sec, rules)
+        self._flows_truth(sec, rules)
 
     def _flows(self, sec: Section, rules: list[str]) -> None:
         sec.sub("Flows: immigration and emigration")
@@ -768,7 +782,9 @@ class Report:
                                      aggfunc="sum").reindex(ages).fillna(0))
 
             def col(sex, nb):
-                return piv[(sex, nb)].to_numpy() if (sex, nb) in piv.columns else np.zeros(len(ages))
+                if (sex, nb) in piv.columns:
+                    return piv[(sex, nb)].to_numpy()
+                return np.zeros(len(ages))
 
             male = {"native-born": self.supp.chart_values(col("M", True)),
                     "foreign-born": self.supp.chart_values(col("M", False))}
@@ -886,6 +902,32 @@ class Report:
                                 "whose status in this run (of the linked person holding most "
                                 "of the true person's records) equals the true status; a true "
                                 "person with no linked record counts as wrong."))
+
+    def _flows_truth(self, sec: Section, rules: list[str]) -> None:
+        """Estimated against true migration events per rule, event and year of event_date."""
+        tev = self.truth("migration_events.parquet")
+        if tev is None or not self.has("migration_events"):
+            return
+        f = self.df(f"""
+            WITH est AS (SELECT rule, event, year(event_date) AS year, count(*) AS estimated
+                         FROM migration_events GROUP BY ALL),
+                 tr AS (SELECT rule, event, year(event_date) AS year, count(*) AS true_count
+                        FROM read_parquet({_sql_str(tev)}) GROUP BY ALL)
+            SELECT rule, event, year, coalesce(true_count, 0) AS true_count,
+                   coalesce(estimated, 0) AS estimated
+            FROM est FULL JOIN tr USING (rule, event, year) ORDER BY ALL""")
+        if not len(f):
+            return
+        f["rule"] = pd.Categorical(f["rule"], self._rules(f["rule"].unique()), ordered=True)
+        f = f.sort_values(["rule", "event", "year"]).astype({"rule": str})
+        f["year"] = f["year"].astype("Int64").astype(str)
+        f["difference"] = f["estimated"] - f["true_count"]
+        sec.table(df_table(f, counts=("true_count", "estimated"), supp=self.supp,
+                           labels={"true_count": "true"},
+                           caption="Migration events against the synthetic truth (by year of "
+                                   "event date)", collapsed=len(f) > 12,
+                           note="Both counted by the year of event_date (the move itself), "
+                                "so the comparison is the same under every rule."))
 
     # -- 4. mobility --------------------------------------------------------------------------
     def _mobility(self, sec: Section) -> None:
@@ -1054,6 +1096,11 @@ class Report:
             ("deviance / df", f"{fmt_num(res.get('deviance'))} / {fmt_num(res.get('df'))}"),
             ("AIC / BIC", f"{fmt_num(res.get('aic'))} / {fmt_num(res.get('bic'))}")],
             columns=["", "value"])
+        tl = res.get("two_list")
+        if isinstance(tl, dict):
+            extra = [(f"two lists: {k.replace('_', ' ')}", fmt_num(v)) for k, v in tl.items()
+                     if isinstance(v, (int, float))]
+            kv = pd.concat([kv, pd.DataFrame(extra, columns=["", "value"])], ignore_index=True)
         sec.table(df_table(kv, caption="Chosen model"))
         self._mse_models(sec, res, truth.get("total") if truth else None, "all lists")
         strata = res.get("strata")

@@ -131,6 +131,13 @@ def build_run(tmp_path: Path) -> tuple[duckdb.DuckDBPyConnection, Path, Path]:
     con.execute("CREATE TABLE residence_persons AS SELECT person_id, citizen, "
                 "CAST(NULL AS VARCHAR) AS initial_status, CAST(NULL AS DATE) AS "
                 "permit_valid_until, native_born, birth_date FROM persons")
+    # conflicts: 7 persons disagree on sex, 2 on birth_date (values never shown)
+    conf = pd.DataFrame({"person_id": list(range(1, 8)) + [1, 2],
+                         "field": ["sex"] * 7 + ["birth_date"] * 2,
+                         "values": ["F, M"] * 7 + [f"{SECRET_DOB}, 1938-02-11"] * 2,
+                         "detail": [f"{SECRET_GIVEN}"] * 9, "chosen": ["F"] * 9})
+    con.register("_conf", conf)
+    con.execute("CREATE TABLE person_conflicts AS SELECT * FROM _conf")
     # residence
     res = []
     for i in pids:
@@ -221,6 +228,10 @@ def build_run(tmp_path: Path) -> tuple[duckdb.DuckDBPyConnection, Path, Path]:
     tres.loc[wrong, "resident"] = False
     tres.to_parquet(truth / "residence.parquet")
     (truth / "hidden_population.json").write_text(json.dumps({"total": 500}))
+    # true events: 12/16 immigrations in 2023: 8 (the run found 7), no emigration
+    pd.DataFrame({"true_id": range(1001, 1009), "rule": "12/16", "event": "immigration",
+                  "event_date": [dt.date(2023, 3, i) for i in range(1, 9)]}
+                 ).to_parquet(truth / "migration_events.parquet")
     return con, out, truth
 
 
@@ -347,9 +358,9 @@ def test_match_weight_chart_and_threshold(built):
     sec = section(rep, "linkage")
     figs = dict(next(b for b in sec.blocks if b["kind"] == "figures")["items"])
     assert figs["scored pairs"] == "460"
-    con_w = None  # the 60 high pairs have weight ~12 > log2(0.9/0.1) = 3.17
-    above = figs["pairs with probability ≥ 0.9"]
-    assert 55 <= int(above) <= 65, (above, con_w)
+    # the 60 pairs drawn around weight 12 are above log2(0.9/0.1) = 3.17, the 400 around -8
+    # below (the two normal humps are 10 standard deviations apart)
+    assert figs["pairs with probability ≥ 0.9"] == "60"
 
 
 def test_linkage_evaluation_against_truth(built):
@@ -361,6 +372,19 @@ def test_linkage_evaluation_against_truth(built):
         ["1", "1", "1", "0"]
     o = as_frame(table(rep, "linkage", "Other evaluation figures")).set_index("figure")
     assert o.loc["persons in the run", "value"] == o.loc["true persons", "value"] == "59"
+
+
+def test_conflicts_and_flows_against_truth(built):
+    rep, _ = built
+    c = as_frame(table(rep, "linkage", "Persons whose linked records disagree"))
+    assert dict(zip(c["field"], c["persons"])) == {"sex": "7", "birth_date": "<5"}
+    f = as_frame(table(rep, "residence", "Migration events against the synthetic truth"))
+    f = f.set_index(["rule", "event", "year"])
+    assert f.loc[("12/16", "immigration", "2023"), ["true", "estimated", "difference"]
+                 ].tolist() == ["8", "7", "-1"]
+    assert f.loc[("12/16", "emigration", "2023"), ["true", "estimated"]].tolist() == ["0", "<5"]
+    # 6/12 events by event_date here: 2022
+    assert f.loc[("6/12", "immigration", "2022"), "estimated"] == "6"
 
 
 def test_residence_stocks_and_suppression(built):
@@ -525,7 +549,7 @@ def test_absent_inputs_say_not_run(tmp_path):
 
 def test_partial_run_only_ingestion(tmp_path):
     con, out, truth = build_run(tmp_path)
-    for t in ("links", "clusters", "persons", "residence_persons", "residence",
+    for t in ("links", "clusters", "persons", "residence_persons", "residence", "person_conflicts",
               "migration_events", "mobility", "service_population"):
         con.execute(f"DROP TABLE {t}")
     for p in list((out / "tables").glob("*.csv")) + [out / "mse.json",
