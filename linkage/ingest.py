@@ -41,9 +41,13 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import schema
+from .countries import SQL_KEY, create_lookup_table
 from .errors import MiglinkError
 
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
@@ -163,12 +167,6 @@ def inspect_file(path: str | Path) -> SourceFile:
 
 
 # =========================================================================== ingestion
-import json
-import re
-import time
-
-from . import schema
-from .countries import SQL_KEY, create_lookup_table
 
 #: Built-in code maps, applied (case-insensitively) after the source's own ``codes``.
 #: Only unambiguous spellings: a code such as "1"/"2" or "W" means different things in
