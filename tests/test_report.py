@@ -374,6 +374,36 @@ def test_linkage_evaluation_against_truth(built):
     assert o.loc["persons in the run", "value"] == o.loc["true persons", "value"] == "59"
 
 
+def test_linkage_inspection_files_of_the_link_step(tmp_path):
+    """linkage/parameters.json and match_weight_histogram.csv as linkage.link writes them."""
+    con, out, truth = build_run(tmp_path)
+    (out / "linkage" / "model.json").unlink()
+    params = {"probability_two_random_records_match": 0.001, "trained": True,
+              "training": ["u: random sampling, max_pairs=5e+06, seed=1 (0.4 s)"],
+              "comparisons": [{"name": "document_number", "levels": [
+                  {"label": "exact", "m_probability": 0.95, "u_probability": 0.0001,
+                   "match_weight": 13.2, "tf_adjustment_column": None},
+                  {"label": "else", "m_probability": 0.05, "u_probability": 0.9999,
+                   "match_weight": -4.3, "tf_adjustment_column": None}]}]}
+    (out / "linkage" / "parameters.json").write_text(json.dumps(params))
+    pd.DataFrame({"weight_from": [-3, -2, 5, 6], "weight_to": [-2, -1, 6, 7],
+                  "pairs": [100, 50, 7, 9]}).to_csv(out / "linkage" / "match_weight_histogram.csv",
+                                                    index=False)
+    rep = Report(con, out, cfg_for(tmp_path), truth)
+    sec = Section("linkage", "Linkage quality")
+    rep._linkage(sec)
+    m = next(b["table"] for b in sec.blocks if b["kind"] == "table"
+             and b["table"].caption.startswith("Trained comparison levels"))
+    m = as_frame(m)
+    assert m["level"].tolist() == ["exact", "else"]
+    assert m["Bayes factor m/u"].tolist() == ["9,500", f"{0.05 / 0.9999:.3g}"]
+    figs = dict(next(b for b in sec.blocks if b["kind"] == "figures")["items"])
+    assert figs["scored pairs"] == "166"  # the histogram's total, not the links table's 460
+    assert figs["pairs with probability ≥ 0.9"] == "60"  # exact, from links
+    assert any(b["kind"] == "table" and b["table"].caption == "Training log"
+               for b in sec.blocks)
+
+
 def test_conflicts_and_flows_against_truth(built):
     rep, _ = built
     c = as_frame(table(rep, "linkage", "Persons whose linked records disagree"))
