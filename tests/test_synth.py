@@ -370,3 +370,16 @@ def test_lives_are_consistent_for_any_seed_size_and_period(seed, n, start, years
     # visas cover the stays they were granted for: no visa ends before it starts
     v = L.visas
     assert ((v["valid_to"] < 0) | (v["valid_to"] > v["valid_from"])).all()
+
+
+def test_another_country_of_measurement(tmp_path):
+    out = tmp_path / "aus"
+    generate_world(out, persons=300, seed=2, country="AUS")
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert cfg["country"] == "AUS"
+    p = pd.read_parquet(out / "truth" / "persons.parquet")
+    natives = p[p["mobility_type"] == "native_resident"]
+    assert (natives["citizenship"] == "AUS").all()
+    assert (p.loc[p["native_born"], "birth_country"] == "AUS").all()
+    # foreigners are never nationals of the country itself
+    assert (p.loc[p["mobility_type"] == "tourist", "citizenship"] != "AUS").all()

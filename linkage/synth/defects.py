@@ -25,7 +25,7 @@ NONE = -(1 << 40)
 @dataclass(frozen=True)
 class Defects:
     """Error rates of the synthetic sources (all probabilities)."""
-    typo: float = 0.02                 # one keyboard error (substitution, deletion, transposition) in a name
+    typo: float = 0.02                 # one keyboard slip in a name (sub/del/transposition)
     swap_names: float = 0.01           # given and family name swapped
     variant: float = 0.08              # alternative spelling (Mohammed/Muhammad, Zhang/Chang, ...)
     dob_missing: float = 0.01          # birth date missing

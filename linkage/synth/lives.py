@@ -138,7 +138,8 @@ class Lives:
         return ~np.isin(self.nat_code[pid], self._waiver)
 
     def year_start(self, y):
-        return (np.asarray(y) - 1970).astype("datetime64[Y]").astype("datetime64[D]").astype(np.int64)
+        years = (np.asarray(y) - 1970).astype("datetime64[Y]")
+        return years.astype("datetime64[D]").astype(np.int64)
 
     # -- persons ---------------------------------------------------------------------------
     def simulate(self) -> "Lives":
@@ -184,7 +185,8 @@ class Lives:
         birth[is_birth] = self.U(S, E - 1, is_birth.sum())
         # deaths among residents
         p_die = np.clip((age - 55) / 35, 0, 1) * 0.3 + 0.004
-        dies = np.isin(mtype, [T["native_resident"], T["foreign_resident"]]) & (rng.random(n) < p_die)
+        dies = np.isin(mtype, [T["native_resident"], T["foreign_resident"]])
+        dies &= rng.random(n) < p_die
         death = np.full(n, NONE, dtype=np.int64)
         death[dies] = self.U(S, E, dies.sum())
         # naturalisation of foreign residents (recorded in the register)
@@ -500,7 +502,8 @@ class Lives:
         self.stays = _split(iv, ab)
         self.visas = pd.DataFrame({k: np.concatenate(v) for k, v in zip(
             ("pid", "category", "purpose", "valid_from", "valid_to"), zip(*self._visas))})
-        self.visas = self.visas.sort_values(["pid", "valid_from"], kind="stable").reset_index(drop=True)
+        self.visas = self.visas.sort_values(["pid", "valid_from"], kind="stable") \
+            .reset_index(drop=True)
 
     def crossings(self) -> pd.DataFrame:
         """The true crossings: pid, date, direction ('in'/'out'), purpose, seq (order within

@@ -8,8 +8,8 @@ is a vectorised ``np.take``:
 
 - transliteration scheme of Cyrillic names: ``icao`` (ICAO Doc 9303, machine-readable
   passports), ``bgn`` (BGN/PCGN for Russian, the 2010 national system for Ukrainian),
-  ``any`` (anyascii, a generic romaniser) — so "Дмитрий" is DMITRII at the border, Dmitriy in a
-  visa file;
+  ``any`` (anyascii, a generic romaniser) — so "Дмитрий" is DMITRII at the border, Dmitriy
+  in a visa file;
 - an alternative spelling (``alt``): Mohammed/Muhammad, Zhang/Chang (Wade-Giles/Cantonese),
   Aleksandr/Alexander, Lee/Yi, hyphen dropped, Spanish second surname dropped;
 - diacritics folded (Nguyễn -> Nguyen) and upper case.
