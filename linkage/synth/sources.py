@@ -20,7 +20,6 @@ from .lives import PURPOSES, TYPE_NAMES, VISA_CATEGORIES, Lives, T
 ALPHA3 = np.array(N.NATIONALITIES, dtype=object)
 ALPHA2 = np.array([N.country_alpha2(c) for c in N.NATIONALITIES], dtype=object)
 CNAME = np.array([N.country_name(c) for c in N.NATIONALITIES], dtype=object)
-PURPOSE_STR = np.array(PURPOSES, dtype=object)
 PORTS = ("AKL", "CHC", "WLG", "ZQN")
 LETTER_PAIRS = pa.array([chr(65 + i // 26) + chr(65 + i % 26) for i in range(676)])
 
@@ -307,7 +306,6 @@ def hidden_lists(L: Lives, R: Renderer, rng, d: Defects):
     for name, a, b, fw in LISTS:
         eta = a + b * z + fw * female
         pid = hid[rng.random(len(hid)) < 1 / (1 + np.exp(-eta))]
-        k = len(pid)
         natc = p["nat"].to_numpy()[pid]
         if name == "police":
             g, f = R.names(pid, "bgn", fold=0.6, upper=1.0, middle=0.3)
