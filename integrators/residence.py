@@ -190,8 +190,8 @@ def _prepare(con, crossings: str, persons: str | None, observed_until, reference
                CAST({pcol('birth_date')} AS DATE) AS birth_date,
                CAST({pcol('death_date')} AS DATE) AS death_date,
                f.first_dir,
-               CASE WHEN {pcol('initial_status')} = 'resident' THEN true
-                    WHEN {pcol('initial_status')} = 'non_resident' THEN false
+               CASE WHEN lower({pcol('initial_status')}) = 'resident' THEN true
+                    WHEN lower({pcol('initial_status')}) = 'non_resident' THEN false
                     WHEN f.first_dir IS NOT NULL THEN f.first_dir = 'out' END AS init_res
         FROM ids LEFT JOIN f ON f.person_id = ids.person_id {join_p}
         """)
@@ -552,7 +552,7 @@ def classify(con, rules, reference_dates, observed_until=None, crossings: str = 
     con.execute("CREATE OR REPLACE TABLE residence AS " + " UNION ALL ".join(res_parts)
                 + " ORDER BY person_id, reference_date, rule")
     con.execute("CREATE OR REPLACE TABLE migration_events AS " + " UNION ALL ".join(ev_parts)
-                + " ORDER BY person_id, rule, decided_on, event_date")
+                + " ORDER BY person_id, rule, decided_on, event_date, event")
     if has_life:
         con.execute("CREATE OR REPLACE TABLE residence_vital AS "
                     + " UNION ALL ".join(vital_parts) + " ORDER BY person_id, rule")
@@ -560,6 +560,10 @@ def classify(con, rules, reference_dates, observed_until=None, crossings: str = 
         con.execute("""CREATE OR REPLACE TABLE residence_vital (person_id BIGINT, rule VARCHAR,
                        birth_date DATE, death_date DATE, birth_counts BOOLEAN,
                        death_counts BOOLEAN)""")
+    # free the working tables (temporary, but they hold memory until the connection closes)
+    for (name,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE temporary "
+                               "AND table_name LIKE '\\_res\\_%' ESCAPE '\\'").fetchall():
+        con.execute(f'DROP TABLE IF EXISTS temp."{name}"')
 
 
 # --------------------------------------------------------------------------------------------

@@ -387,3 +387,20 @@ def test_outputs_have_contract_columns():
     assert cols[:7] == ["person_id", "rule", "event", "event_date", "decided_on",
                         "returning_citizen", "native_born"]
     assert isinstance(con.execute("SELECT * FROM residence").df(), pd.DataFrame)
+
+
+def test_6_12_resident_for_one_day_on_29_february():
+    # in 1 Mar 2023, out 1 Jun 2023 (31 + 30 + 31 = 92 days), in 1 Dec 2023, out 1 Mar 2024.
+    # 28 Feb 2024: window 1 Mar 2023..28 Feb 2024 (365 days): 92 + 31 + 31 + 28 = 182.
+    # 29 Feb 2024: window 1 Mar 2023..29 Feb 2024 (366 days): nothing leaves, +1 -> 183.
+    # 1 Mar 2024: 1 Mar 2023 leaves and she is absent (departure day) -> 182.
+    # So 6/12 resident on 29 Feb only: immigration decided 29 Feb (stay begun 1 Dec 2023),
+    # emigration decided 1 Mar 2024 (absence begun 1 Mar 2024).
+    con = run([(1, "2023-03-01", "in"), (1, "2023-06-01", "out"), (1, "2023-12-01", "in"),
+               (1, "2024-03-01", "out")],
+              refs=["2024-02-28", "2024-02-29", "2024-03-01"], ou="2024-12-31", rules=["6/12"])
+    assert row(con, 1, "2024-02-28", "6/12") == (False, "temporary_present", 182, False)
+    assert row(con, 1, "2024-02-29", "6/12") == (True, "resident_present", 183, False)
+    assert row(con, 1, "2024-03-01", "6/12") == (False, "not_present", 182, False)
+    assert events(con, 1, "6/12") == [("immigration", "2023-12-01", "2024-02-29"),
+                                      ("emigration", "2024-03-01", "2024-03-01")]
