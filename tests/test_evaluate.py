@@ -140,3 +140,24 @@ def test_blocking_recall_against_truth():
     assert r["true_pairs"] == 2 and r["recall"] == 1.0
     assert list(r["per_rule"].values()) == [0.5, 0.5]
     assert np.isclose(blocking_recall(con, truth, ["l.given_std = r.given_std"])["recall"], 0.5)
+
+
+def test_miglink_evaluate_dispatches_here(tmp_path, capsys):
+    from integrators.cli import main
+
+    clusters, truth = _frames()
+    clusters.to_csv(tmp_path / "c.csv", index=False)
+    truth.to_parquet(tmp_path / "t.parquet")
+    links = pd.DataFrame({"source_l": ["s"], "record_id_l": ["3"], "source_r": ["s"],
+                          "record_id_r": ["4"], "match_weight": [4.0],
+                          "match_probability": [0.94]})
+    links.to_csv(tmp_path / "l.csv", index=False)
+    rc = main(["evaluate", "--clusters", str(tmp_path / "c.csv"), "--truth",
+               str(tmp_path / "t.parquet"), "--links", str(tmp_path / "l.csv"),
+               "--out", str(tmp_path / "e.json")])
+    assert rc == 0
+    res = json.loads((tmp_path / "e.json").read_text())
+    assert res["links"]["false_links"] == 1 and res["cluster"]["exact_clusters"] == 1
+    rc = main(["evaluate", "--clusters", str(tmp_path / "nope.csv"), "--truth",
+               str(tmp_path / "t.parquet")])
+    assert rc == 2 and "nope.csv" in capsys.readouterr().err

@@ -87,7 +87,7 @@ class SplinkEngine:
                     lv.pop("tf_adjustment_column", None)
                     lv.pop("tf_adjustment_weight", None)
         self.linker_ = Linker(sdfs if len(sdfs) > 1 else sdfs[0], settings,
-                              log_level=logging.WARNING)
+                              log_level=logging.ERROR)
         self.training_log_ = [] if self.trained_ else [
             f"untrained: {n} records < {self.min_train_records}; prior m, u and λ kept, "
             "no term-frequency adjustment"]
