@@ -383,17 +383,21 @@ def _spells_612(con, ou, S, out: str):
         WHERE (y % 4 = 0 AND y % 100 <> 0) OR y % 400 = 0""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _res_bp AS
-        WITH b AS (
-            SELECT person_id, s AS b FROM _res_pres
-            UNION ALL SELECT person_id, e FROM _res_pres
-            UNION ALL SELECT person_id, {_x_of('s')} FROM _res_pres
-            UNION ALL SELECT person_id, {_x_of('e')} FROM _res_pres
-            UNION ALL SELECT person_id, {_lit(S)} FROM _res_pres
-            UNION ALL SELECT person_id, {_lit(ou1)} FROM _res_pres
+        WITH big AS (   -- fewer than 183 days present in all: never resident by the count
+            SELECT person_id FROM _res_pres GROUP BY person_id
+            HAVING sum(e - s) >= {MOST_DAYS}),
+        pr AS (SELECT * FROM _res_pres SEMI JOIN big USING (person_id)),
+        b AS (
+            SELECT person_id, s AS b FROM pr
+            UNION ALL SELECT person_id, e FROM pr
+            UNION ALL SELECT person_id, {_x_of('s')} FROM pr
+            UNION ALL SELECT person_id, {_x_of('e')} FROM pr
+            UNION ALL SELECT person_id, {_lit(S)} FROM big
+            UNION ALL SELECT person_id, {_lit(ou1)} FROM big
             UNION ALL SELECT p.person_id, unnest([l.feb29, l.mar1])
-                FROM _res_pres p JOIN _res_leap l ON p.s <= l.pmar1 AND p.e > l.pfeb28
+                FROM pr p JOIN _res_leap l ON p.s <= l.pmar1 AND p.e > l.pfeb28
             UNION ALL SELECT p.person_id, unnest([l.nmar1, l.nmar2])
-                FROM _res_pres p JOIN _res_leap l ON p.s <= l.mar1 AND p.e > l.feb29)
+                FROM pr p JOIN _res_leap l ON p.s <= l.mar1 AND p.e > l.feb29)
         SELECT DISTINCT person_id, b FROM b WHERE b >= {_lit(S)} AND b <= {_lit(ou1)}""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _res_seg AS
