@@ -215,6 +215,8 @@ def test_defect_rates_near_their_parameters(world, truth):
     assert abs(dups - d.crossing_duplicate) < sd(d.crossing_duplicate)
     assert abs(missing - d.crossing_missing) < sd(d.crossing_missing)
     v = read(out, "visa")
+    unknown = v["date_of_birth"].str.startswith("00/00/", na=False).mean()
+    assert abs(unknown - d.dob_unknown_day_month) < 4 * np.sqrt(0.003 / len(v)) + 0.001
     rate = v["date_of_birth"].isna().mean()
     assert abs(rate - d.dob_missing) < 4 * np.sqrt(d.dob_missing / len(v)) + 0.002
     as_name = (v["nationality"].str.len() > 2).mean()
@@ -243,6 +245,7 @@ def test_name_errors_are_those_of_real_records(world, truth):
     assert b["surname"].map(str.isascii).all()                                 # folded
     v = read(out, "visa")
     assert v["date_of_birth"].dropna().str.match(r"^\d\d/\d\d/\d{4}$").all()  # non-ISO
+    assert v["valid_from"].str.match(r"^\d\d/\d\d/\d{4}$").all()
     # diacritics kept in some rows of other sources (Nguyễn, García, Müller)
     assert not read(out, "census")["surname"].dropna().map(str.isascii).all()
 
@@ -263,8 +266,8 @@ def test_transliteration_schemes_and_variants():
 
 def test_typos_make_exactly_one_edit():
     rng = np.random.default_rng(0)
-    words = np.array(["Mohammed", "ALEKSANDR", "Nguyễn", "Li", "Tu'ipulotu", None] * 200,
-                     dtype=object)
+    words = np.array(["Mohammed", "ALEKSANDR", "Nguyễn", "Li", "Tu'ipulotu", None, "D'ALIA",
+                      "O'NEIL"] * 200, dtype=object)
     mask = rng.random(len(words)) < 0.5
     out = typos(words, mask, rng)
     for w, o, m in zip(words, out, mask):
@@ -272,6 +275,7 @@ def test_typos_make_exactly_one_edit():
             assert o == w
         else:
             assert o != w and o[0] == w[0]
+            assert (o.upper() == o) == (w.upper() == w)       # upper-case names stay upper
             assert jellyfish.damerau_levenshtein_distance(w, o) == 1
 
 

@@ -41,6 +41,7 @@ class Defects:
     register_lag_days: float = 30.0    # mean registration lag (exponential)
     register_deregistered: float = 0.35  # per emigrant: deregistered at all
     citizenship_as_name: float = 0.10  # visa rows giving a country name, not a code
+    dob_unknown_day_month: float = 0.003  # visa birth dates written 00/00/YYYY (unreadable)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -75,7 +76,10 @@ def typos(values: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.
     # substitution: a random letter of the same case
     letter = rng.integers(0, 26, n).astype(np.uint32)
     cur = m[rows, pos]
-    upper = (cur >= 65) & (cur <= 90)
+    # the case of the replaced letter; of the whole name when that is not a letter (D'Alia)
+    lower_name = ((m >= 97) & (m <= 122)).any(axis=1)
+    upper = np.where((cur >= 97) & (cur <= 122), False,
+                     np.where((cur >= 65) & (cur <= 90), True, ~lower_name))
     newc = np.where(upper, 65 + letter, 97 + letter).astype(np.uint32)
     newc = np.where(newc == cur, np.where(upper, 65 + (letter + 1) % 26, 97 + (letter + 1) % 26),
                     newc).astype(np.uint32)

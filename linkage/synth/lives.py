@@ -209,7 +209,8 @@ class Lives:
         })
         persons["given"] = sample_names(name_nat, sex, rng, "given")
         has_mid = rng.random(n) < 0.25
-        persons["middle"] = np.where(has_mid, sample_names(name_nat, sex, rng, "given"), -1)
+        mid = sample_names(name_nat, sex, rng, "given")
+        persons["middle"] = np.where(has_mid & (mid != persons["given"].to_numpy()), mid, -1)
         persons["family"] = sample_names(name_nat, sex, rng, "family")
         # passports: first number, renewal date, renewed number; NZL passport after naturalising
         persons["passport1"] = self._passports(n)

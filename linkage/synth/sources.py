@@ -21,6 +21,8 @@ ALPHA3 = np.array(N.NATIONALITIES, dtype=object)
 ALPHA2 = np.array([N.country_alpha2(c) for c in N.NATIONALITIES], dtype=object)
 CNAME = np.array([N.country_name(c) for c in N.NATIONALITIES], dtype=object)
 PORTS = ("AKL", "CHC", "WLG", "ZQN")
+#: the visa file writes dates day first (the config's date_format for it)
+VISA_DATE_FORMAT = "%d/%m/%Y"
 LETTER_PAIRS = pa.array([chr(65 + i // 26) + chr(65 + i % 26) for i in range(676)])
 
 
@@ -159,9 +161,19 @@ def visa(L: Lives, R: Renderer, rng, d: Defects):
     natc, _ = R.citizen_at(pid, vf)
     nat = pc.if_else(pa.array(chance(rng, d.citizenship_as_name, k)), lut(CNAME, natc),
                      lut(ALPHA2, natc))
+    # birth dates as the clerks typed them: an unknown day and month is written 00/00/YYYY,
+    # which no date format reads (ingestion keeps the row and reports the field)
+    dob = _days(R.dob(pid))
+    text = pc.strftime(pc.cast(pa.array(dob, type=pa.date32(), from_pandas=True),
+                               pa.timestamp("s")), format=VISA_DATE_FORMAT)
+    unknown = chance(rng, d.dob_unknown_day_month, k) & ~np.isnat(dob)
+    if unknown.any():
+        years = dob[unknown].astype("datetime64[Y]").astype(np.int64) + 1970
+        text = pc.replace_with_mask(text, pa.array(unknown),
+                                    pa.array([f"00/00/{y}" for y in years], pa.string()))
     t = dict({
         "application_no": None, "surname": f, "given_names": g,
-        "date_of_birth": _days(R.dob(pid)), "gender": R.sex(pid, {"M": "male", "F": "female"}),
+        "date_of_birth": text, "gender": R.sex(pid, {"M": "male", "F": "female"}),
         "nationality": nat, "passport_number": R.passport(pid, vf),
         "visa_type": np.array(VISA_CATEGORIES, dtype=object)[v["category"].to_numpy()],
         "valid_from": _days(vf), "valid_to": _days(v["valid_to"].to_numpy()),

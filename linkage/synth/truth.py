@@ -13,6 +13,7 @@ import yaml
 from .defects import NONE
 from .lives import Lives
 from .names import NATIONALITIES
+from .sources import VISA_DATE_FORMAT
 
 ALPHA3 = np.array(NATIONALITIES, dtype=object)
 
@@ -74,7 +75,7 @@ def world_config(country: str, start: str, end: str, seed: int,
     refs = [dt.date(y, 12, 31) for y in range(y0 + 1, y1)]
     src = [
         {"name": "visa", "kind": "visa", "path": "visa.csv", "id": "application_no",
-         "date_format": "%d/%m/%Y",
+         "date_format": VISA_DATE_FORMAT,
          "columns": {"family_name": "surname", "given_name": "given_names",
                      "birth_date": "date_of_birth", "sex": "gender", "citizenship": "nationality",
                      "document_number": "passport_number", "visa_category": "visa_type",
