@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -1064,8 +1065,9 @@ class Report:
         p = self.out_dir / "mse.json"
         if not p.exists():
             sec.status = NOT_RUN
-            sec.missing("Multiple systems estimation", "no mse.json in this run (no "
-                                                        "mse.lists configured)")
+            sec.missing("Multiple systems estimation", "no mse.json in this run (the mse "
+                                                        "step did not run, or no mse.lists "
+                                                        "are configured)")
             return
         res = json.loads(p.read_text(encoding="utf-8"))
         truth = None
@@ -1260,4 +1262,9 @@ class Report:
 def write_report(con, out_dir, cfg=None, truth_dir=None) -> Path:
     """Write ``out_dir/report.html`` (atomically) from the run in ``con``; return its path."""
     rep = Report(con, out_dir, cfg, truth_dir).build()
-    return write_text(Path(out_dir) / "report.html", rep.html)
+    path = write_text(Path(out_dir) / "report.html", rep.html)
+    # the temporary file was private (mkstemp: 0600); the report is meant to be shared
+    mask = os.umask(0)
+    os.umask(mask)
+    path.chmod(0o666 & ~mask)
+    return path

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -270,8 +271,13 @@ def as_frame(t) -> pd.DataFrame:
 # -- the file -----------------------------------------------------------------------------
 def test_write_report_writes_one_self_contained_deterministic_file(run):
     con, out, truth, cfg = run
-    path = write_report(con, out, cfg, truth)
+    old_mask = os.umask(0o022)
+    try:
+        path = write_report(con, out, cfg, truth)
+    finally:
+        os.umask(old_mask)
     assert path == out / "report.html"
+    assert path.stat().st_mode & 0o777 == 0o644  # shareable, as the umask allows
     html = path.read_text(encoding="utf-8")
     assert html.startswith("<!DOCTYPE html>")
     for _, title in SECTIONS:
