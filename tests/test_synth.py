@@ -387,3 +387,34 @@ def test_another_country_of_measurement(tmp_path):
     assert (p.loc[p["native_born"], "birth_country"] == "AUS").all()
     # foreigners are never nationals of the country itself
     assert (p.loc[p["mobility_type"] == "tourist", "citizenship"] != "AUS").all()
+
+
+def test_true_lives_classify_as_their_mobility_type(world, truth):
+    """The UN framework applied to the true lives (RESIDENCE.md 12/16 via the classifier):
+    tourists, seasonal and cross-border workers never become residents; long-term immigrants
+    and overstayers who stayed do; natives who never left stay residents."""
+    residence = pytest.importorskip("integrators.residence")
+    import duckdb
+    con = duckdb.connect()
+    con.register("c", truth["crossings"])
+    con.register("p", truth["persons"])
+    con.execute("CREATE TABLE crossings AS SELECT true_id AS person_id, crossing_date, "
+                "direction, seq FROM c")
+    con.execute("CREATE TABLE residence_persons AS SELECT true_id AS person_id, citizen, "
+                "initial_status, permit_valid_until, native_born, birth_date, death_date FROM p")
+    residence.classify(con, ["12/16"], [dt.date(2023, 12, 31)], END)
+    r = con.execute("SELECT person_id AS true_id, resident FROM residence").df()
+    r = r.merge(truth["persons"], on="true_id")
+    res = r.groupby("mobility_type")["resident"].agg(lambda s: s.fillna(False).mean())
+    for t in ("tourist", "business_visitor", "seasonal_worker", "cross_border_worker",
+              "asylum_transit", "health_visitor", "training_visitor", "circular_mover"):
+        assert res[t] == 0, t
+    alive = r["death_date"].isna()
+    assert r.loc[alive & (r["mobility_type"] == "native_resident"), "resident"].all()
+    c = truth["crossings"]
+    long_stay = c[c["direction"] == "in"].groupby("true_id")["crossing_date"].max()
+    ov = r[(r["mobility_type"] == "overstayer")
+           & r["true_id"].isin(long_stay[long_stay < dt.date(2022, 6, 1)].index)]
+    left = c[c["direction"] == "out"]["true_id"].unique()
+    assert ov.loc[~ov["true_id"].isin(left), "resident"].all() and len(ov) > 0
+    assert res["immigrant_work"] > 0.5 and res["foreign_resident"] > 0.8
