@@ -612,7 +612,7 @@ def _reader(path: str) -> str:
     return f"read_csv('{p}', all_varchar = true, header = true)"
 
 
-def _load(con, path: str, table: str, required: list[str], optional: list[str]):
+def _load(con, path: str, table: str, required: list[str]):
     if not Path(path).exists():
         raise MiglinkError("file not found", file=path)
     try:
@@ -645,7 +645,7 @@ def residence_command(args) -> int:
     ou = _date(args.observed_until, "--observed-until") if args.observed_until else None
     con = duckdb.connect()
     cpath = args.crossings
-    _load(con, cpath, "_cli_c", ["person_id", "crossing_date", "direction"], [])
+    _load(con, cpath, "_cli_c", ["person_id", "crossing_date", "direction"])
     _first_bad(con, cpath, "_cli_c", "person_id", f"{_clean('person_id')} IS NULL")
     _first_bad(con, cpath, "_cli_c", "crossing_date",
                f"TRY_CAST({_clean('crossing_date')} AS DATE) IS NULL")
@@ -654,7 +654,7 @@ def residence_command(args) -> int:
     pcols = []
     if args.persons:
         ppath = args.persons
-        pcols = _load(con, ppath, "_cli_p", ["person_id"], [])
+        pcols = _load(con, ppath, "_cli_p", ["person_id"])
         _first_bad(con, ppath, "_cli_p", "person_id", f"{_clean('person_id')} IS NULL")
         dup = con.execute(f"""SELECT r FROM (
                 SELECT rowid + 1 AS r, row_number() OVER (PARTITION BY {_clean('person_id')}
