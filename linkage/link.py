@@ -195,6 +195,23 @@ def write_inspection(con, engine, ldir: Path, lk: dict, pairs: str = "__ml_pairs
     return written
 
 
+def _drop_work_tables(con, engine):
+    """Drop the intermediate tables (ours and Splink's) so the run's database keeps only
+    its documented tables (``linkage_keys`` stays: it explains the links)."""
+    linker = getattr(engine, "linker_", None)
+    if linker is not None and getattr(engine, "backend", "duckdb") == "duckdb":
+        try:
+            linker.table_management.delete_tables_created_by_splink_from_db()
+        except Exception:  # noqa: BLE001 - cleanup is best effort
+            pass
+    names = [r[0] for r in con.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE table_name LIKE '\\_\\_ml\\_%' "
+        "ESCAPE '\\' OR table_name LIKE '\\_\\_splink\\_\\_%' ESCAPE '\\'"
+    ).fetchall()]
+    for n in names:
+        con.execute(f'DROP TABLE IF EXISTS "{n}"')
+
+
 def link(con, config, out_dir, seed: int = 1, progress=None) -> dict:
     """Link ``records`` into persons; write ``links``, ``clusters``, ``events`` (+person_id).
 
@@ -261,6 +278,7 @@ def link(con, config, out_dir, seed: int = 1, progress=None) -> dict:
         "outputs": inspection, "seconds": times,
     }
     io.write_json(ldir / "summary.json", summary)
+    _drop_work_tables(con, engine)
     say(f"linkage: {std.n_records_:,} records -> {n_persons:,} persons")
     return summary
 
