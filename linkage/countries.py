@@ -119,7 +119,7 @@ def is_alpha3(code: str) -> bool:
     return code in EXTRA_ALPHA3 or pycountry.countries.get(alpha_3=code) is not None
 
 
-def create_lookup_table(con, name: str = "country_lookup") -> str:
+def create_lookup_table(con, name: str = "country_lookup", temp: bool = False) -> str:
     """Create (or replace) a DuckDB table ``name(key VARCHAR PRIMARY KEY, alpha3 VARCHAR)``.
 
     Join it on ``key = SQL_KEY.format(x=<column>)``. Keys come from the Python normalisation
@@ -133,7 +133,7 @@ def create_lookup_table(con, name: str = "country_lookup") -> str:
     con.register("_country_raw", raw)
     try:
         con.execute(f"""
-            CREATE OR REPLACE TABLE {name} AS
+            CREATE OR REPLACE {'TEMP ' if temp else ''}TABLE {name} AS
             WITH k AS (
                 SELECT key, alpha3, -1 AS pri FROM _country_py
                 UNION ALL

@@ -527,7 +527,10 @@ class Ingestor:
     def run(self) -> dict:
         con = self.con
         _create_tables(con)
-        create_lookup_table(con, "_ing_countries")
+        create_lookup_table(con, "_ing_countries", temp=True)
+        # row numbers rely on tables keeping the file's order
+        (order,) = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()
+        con.execute("SET preserve_insertion_order = true")
         try:
             for i, src in enumerate(self.config.sources):
                 t0 = time.perf_counter()
@@ -539,6 +542,7 @@ class Ingestor:
         finally:
             _drop_temp(con)
             con.execute("DROP TABLE IF EXISTS _ing_countries")
+            con.execute(f"SET preserve_insertion_order = {'true' if order else 'false'}")
         return self.counts
 
     def _ingest_source(self, src, index: int) -> None:

@@ -293,6 +293,7 @@ def test_reingest_replaces_tables(tmp_path, write_config):
     cfg = load_config(write_config(tmp_path, [border([["1", "A", "", "2020-01-01", "in",
                                                        ""]])]))
     con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = false")
     messages = []
     ingest(con, cfg, progress=messages.append)
     ingest(con, cfg)
@@ -301,6 +302,8 @@ def test_reingest_replaces_tables(tmp_path, write_config):
     assert len(messages) == 1 and "border" in messages[0]
     tables = {t for (t,) in rows(con, "SELECT table_name FROM duckdb_tables()")}
     assert tables == {"records", "events", "rejected", "field_issues"}
+    # the connection's setting is restored
+    assert rows(con, "SELECT current_setting('preserve_insertion_order')") == [(False,)]
 
 
 # ----------------------------------------------------------------------------- bad files
