@@ -18,15 +18,18 @@ Attribute precedence (sex, birth_date, birth_year, birth_country, death_date)
 Citizenship (time-varying, UN Annex I "citizenship")
     Evidence is dated: visa ``valid_from``, census ``census_date``, register the extract
     (``deregistration_date`` when closed, else ``observed_until``: a register holds the
-    current citizenship), border ``crossing_date``. Only register, visa and census evidence
-    is used when the person has any (border and generic lists only otherwise). ``citizenship``
+    current citizenship), border ``crossing_date``. For the current citizenship only register,
+    visa and census evidence is used when the person has any (else border and generic lists).
+    ``citizenship``
     is the value of the latest evidence (ties: precedence, then smallest code); ``citizen`` is
     ``citizenship = cfg.country``. A visa is evidence of foreign citizenship even without a
     citizenship value. ``naturalisation_date`` (citizens only) is the date of the first
-    evidence of the country's citizenship after the last foreign evidence: an upper bound on
-    the true date, NULL when no foreign evidence precedes it; a recorded
-    ``naturalisation_date`` column in ``records`` (no canonical field yet), when present,
-    wins (highest-precedence source, then earliest). A citizenship conflict is only
+    evidence of the country's citizenship after the first foreign evidence, from register,
+    visa, census *and border* evidence (the passport used at a crossing shows the change
+    best); NULL when citizen evidence comes first (a citizen before the data, or a dual
+    citizen) or no foreign evidence exists. It is an upper bound on the true date; a
+    recorded ``naturalisation_date`` column in ``records`` (no canonical field yet), when
+    present, wins (highest-precedence source, then earliest). A citizenship conflict is only
     counted when it is not explained by a naturalisation (two foreign values, or foreign
     evidence after citizen evidence).
 
@@ -222,21 +225,22 @@ class MicroIntegrator:
             has_primary AS (
                 SELECT person_id, bool_or(primary_ev AND value IS NOT NULL) AS hp
                 FROM ev GROUP BY ALL)
-            SELECT ev.* FROM ev JOIN has_primary h USING (person_id)
-            WHERE ev.primary_ev OR NOT h.hp""")
+            SELECT ev.*, ev.primary_ev OR NOT h.hp AS use_cur
+            FROM ev JOIN has_primary h USING (person_id)""")
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _mi_citp AS
             WITH cur AS (
                 SELECT person_id,
                        arg_max(value, (d IS NOT NULL, d, -rank, value)) AS citizenship
-                FROM _mi_cit WHERE value IS NOT NULL GROUP BY ALL),
-            lastf AS (
-                SELECT person_id, max(d) AS last_foreign FROM _mi_cit
-                WHERE foreign_ev AND primary_ev GROUP BY ALL),
+                FROM _mi_cit WHERE use_cur AND value IS NOT NULL GROUP BY ALL),
+            firsts AS (
+                SELECT person_id, min(d) FILTER (WHERE foreign_ev) AS ff,
+                       min(d) FILTER (WHERE value = '{country}') AS fc
+                FROM _mi_cit WHERE d IS NOT NULL GROUP BY ALL),
             ev_nat AS (
                 SELECT c.person_id, min(c.d) AS naturalisation_date
-                FROM _mi_cit c JOIN lastf f USING (person_id)
-                WHERE c.primary_ev AND c.value = '{country}' AND c.d > f.last_foreign
+                FROM _mi_cit c JOIN firsts f USING (person_id)
+                WHERE c.value = '{country}' AND c.d > f.ff AND f.fc > f.ff
                 GROUP BY ALL),
             rec_nat AS (  -- a recorded date (optional column) wins over the evidence
                 SELECT person_id, arg_min(naturalisation_date, (rank, naturalisation_date))
@@ -249,7 +253,7 @@ class MicroIntegrator:
             conf AS (
                 SELECT person_id, count(DISTINCT value) AS n_values,
                        count(DISTINCT value) FILTER (WHERE value <> '{country}') AS n_foreign
-                FROM _mi_cit WHERE value IS NOT NULL GROUP BY ALL)
+                FROM _mi_cit WHERE use_cur AND value IS NOT NULL GROUP BY ALL)
             SELECT cur.person_id, cur.citizenship, cur.citizenship = '{country}' AS citizen,
                    CASE WHEN cur.citizenship = '{country}' THEN nat.naturalisation_date
                         END AS naturalisation_date,

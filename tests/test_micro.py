@@ -150,6 +150,25 @@ def test_citizenship_naturalisation_and_native_born():
     assert rows_of(con, "SELECT chosen FROM person_conflicts WHERE person_id = 4") == [("TON",)]
 
 
+def test_naturalisation_seen_at_the_border_and_dual_citizen():
+    con = make_db([
+        # 1: crosses on an AUS passport, then on an NZL one: naturalised by 2019-01-27
+        dict(person_id=1, source="reg", citizenship="NZL", registration_date=D("2014-06-09")),
+        cx(1, "2018-02-12", "out", citizenship="AUS"), cx(1, "2018-02-17", "in",
+                                                           citizenship="AUS"),
+        cx(1, "2019-01-27", "out", citizenship="NZL"), cx(1, "2019-02-14", "in",
+                                                           citizenship="NZL"),
+        # 2: NZL passport first, then AUS: a dual citizen, no naturalisation in the data
+        dict(person_id=2, source="reg", citizenship="NZL", registration_date=D("2014-06-09")),
+        cx(2, "2018-02-12", "out", citizenship="NZL"), cx(2, "2018-03-17", "in",
+                                                           citizenship="AUS"),
+    ])
+    integrate(con, make_cfg())
+    assert rows_of(con, "SELECT person_id, citizenship, citizen, naturalisation_date, "
+                        "n_conflicts FROM persons") == [
+        (1, "NZL", True, D("2019-01-27"), 0), (2, "NZL", True, None, 0)]
+
+
 def test_recorded_naturalisation_date_wins_over_evidence():
     con = make_db([
         dict(person_id=1, source="visa", citizenship="IND", valid_from=D("2019-01-01")),
