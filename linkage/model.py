@@ -22,10 +22,10 @@ from .errors import MiglinkError
 
 #: linkage_keys columns used by each comparison.
 COMPARISON_COLUMNS: dict[str, tuple[str, ...]] = {
-    "given_name": ("given_std", "given_nysiis", "given_metaphone", "given_skel", "family_std",
-                   "name_key"),
-    "family_name": ("family_std", "family_nysiis", "family_metaphone", "family_skel",
-                    "given_std", "name_key"),
+    "given_name": ("given_std", "given_nysiis", "given_metaphone", "given_mrc", "given_skel",
+                   "family_std", "name_key"),
+    "family_name": ("family_std", "family_nysiis", "family_metaphone", "family_mrc",
+                    "family_skel", "given_std", "name_key"),
     "birth_date": ("birth_y", "birth_m", "birth_d"),
     "sex": ("sex",),
     "citizenship": ("citizenship",),
@@ -81,7 +81,7 @@ def name_comparison(x: str, y: str) -> dict:
                  f"(starts_with(l.{xs}, r.{xs}) OR starts_with(r.{xs}, l.{xs})))",
                  "close (JW>=0.92 or truncated)", 0.07, 0.003),
             _lvl(f"l.{x}_nysiis = r.{x}_nysiis OR l.{x}_metaphone = r.{x}_metaphone OR "
-                 f"l.{x}_skel = r.{x}_skel", "phonetic", 0.04, 0.005),
+                 f"l.{x}_mrc = r.{x}_mrc OR l.{x}_skel = r.{x}_skel", "phonetic", 0.04, 0.005),
             _lvl(f"{jw} >= 0.8", "JW>=0.8", 0.02, 0.03),
             _lvl(f"len(list_intersect(string_split(l.{xs}, ' '), string_split(r.{xs}, ' ')))"
                  " > 0", "shared token", 0.02, 0.01),

@@ -182,7 +182,8 @@ class Standardiser:
 
         def name_cols(p, src):
             return (f"{p}.std AS {src}_std, {p}c.nysiis AS {src}_nysiis, "
-                    f"{p}c.metaphone AS {src}_metaphone, {p}c.skel AS {src}_skel")
+                    f"{p}c.metaphone AS {src}_metaphone, {p}c.mrc AS {src}_mrc, "
+                    f"{p}c.skel AS {src}_skel")
 
         addr = ("NULLIF(trim(regexp_replace(lower(strip_accents({c})), '[^a-z0-9]+', ' ', 'g')),"
                 " '')")

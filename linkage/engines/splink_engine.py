@@ -188,14 +188,16 @@ class SplinkEngine:
             except Exception:  # noqa: BLE001 - bundled libraries missing: CDN version
                 return chart.to_html(inline=False)
 
-        return {
+        out = {
             "splink_model.json": lambda: json.dumps(
                 self.linker_.misc.save_model_to_json(), indent=2, default=str),
             "match_weights_chart.html": lambda: html(vis.match_weights_chart()),
             "m_u_parameters_chart.html": lambda: html(vis.m_u_parameters_chart()),
-            "match_weights_histogram.html": lambda: html(
-                vis.match_weights_histogram(self.predictions_)),
         }
+        if self.backend != "spark":  # on Spark this re-reads all predictions: CSV suffices
+            out["match_weights_histogram.html"] = lambda: html(
+                vis.match_weights_histogram(self.predictions_))
+        return out
 
     def comparison_levels(self) -> dict[str, dict[int, str]]:
         """Comparison name -> {gamma value: level label} (for clerical review)."""
