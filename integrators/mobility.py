@@ -41,7 +41,8 @@ Types, for one non-resident person-year (``types`` lists every one that applies;
 Service population
     Year x category (``resident`` for residents in Y, else the stay's visa category, 'none'
     without a visa) for everyone present: person_days, days_touched, persons, days_in_year and
-    ``average_daily`` = person_days / days in the year.
+    ``average_daily`` = person_days / days in the year. A person with stays in several
+    categories in one year counts once in each (``persons``), their days split between them.
 """
 
 from __future__ import annotations
@@ -159,6 +160,18 @@ class MobilityClassifier:
     def _mobility(self, con, min_days: int) -> None:
         work = "('work', 'seasonal_work')"
         s_max, s_days = int(self.seasonal_max_days), int(self.season_days)
+        cond = {
+            "cross_border_worker": f"trips >= {int(self.worker_min_trips)} AND all_short "
+                                   "AND work_travel",
+            "seasonal_worker": f"seasonal_visa OR (rc.person_id IS NOT NULL "
+                               f"AND py.person_days <= {s_max})",
+            "asylum_in_transit": f"p_asylum AND max_nights < {min_days}",
+            "health": f"p_health AND max_nights < {min_days}",
+            "training": f"p_training AND max_nights < {min_days}",
+            "circular": "trips >= 2",
+            "other_temporary": "true",
+        }
+        type_list = ", ".join(f"CASE WHEN {cond[t]} THEN '{t}' END" for t in TYPE_PRECEDENCE)
         con.execute(f"""
             CREATE OR REPLACE TABLE mobility AS
             WITH nr AS (
@@ -200,19 +213,7 @@ class MobilityClassifier:
                  AND least(abs(a.doy - b.doy), 365 - abs(a.doy - b.doy)) <= {s_days}),
             typed AS (
                 SELECT py.*,
-                       list_filter([
-                         CASE WHEN trips >= {int(self.worker_min_trips)} AND all_short
-                                   AND work_travel THEN 'cross_border_worker' END,
-                         CASE WHEN seasonal_visa OR (rc.person_id IS NOT NULL
-                                   AND py.person_days <= {s_max})
-                              THEN 'seasonal_worker' END,
-                         CASE WHEN p_asylum AND max_nights < {min_days}
-                              THEN 'asylum_in_transit' END,
-                         CASE WHEN p_health AND max_nights < {min_days} THEN 'health' END,
-                         CASE WHEN p_training AND max_nights < {min_days}
-                              THEN 'training' END,
-                         CASE WHEN trips >= 2 THEN 'circular' END,
-                         'other_temporary'], lambda x: x IS NOT NULL) AS all_types
+                       list_filter([{type_list}], lambda x: x IS NOT NULL) AS all_types
                 FROM py LEFT JOIN recurring rc USING (person_id, year))
             SELECT person_id, year, all_types[1] AS mobility_type, trips, person_days,
                    days_touched,
