@@ -235,3 +235,13 @@ def test_bad_linkage_config_is_a_one_line_error(tmp_path):
         link(con, {"linkage": {"engine": "magic"}}, tmp_path)
     with pytest.raises(MiglinkError, match="unknown key"):
         link(con, {"linkage": {"treshold": 0.5}}, tmp_path)
+
+
+def test_row_order_does_not_change_persons(linked, tmp_path):
+    con0, _, _, _ = linked
+    con = duckdb.connect()
+    make_records(con, _frame().drop(columns="true_id").sample(frac=1, random_state=7))
+    link(con, {"linkage": {}}, tmp_path, seed=1)
+    a = con0.execute("SELECT * FROM clusters ORDER BY source, record_id").df()
+    b = con.execute("SELECT * FROM clusters ORDER BY source, record_id").df()
+    pd.testing.assert_frame_equal(a, b)
