@@ -67,6 +67,7 @@ class SourceFile:
     header: tuple[str, ...]
     encoding: str | None = None      # utf-8 | latin-1 | cp1252 | utf-16
     delimiter: str | None = None
+    newline: str = "\n"              # "\r" for files with old Mac (CR-only) line ends
 
 
 def is_parquet(path: Path) -> bool:
@@ -158,12 +159,15 @@ def inspect_file(path: str | Path) -> SourceFile:
                            "least a header line", file=path)
     encoding, body = _detect_encoding(sample, path)
     text = _decode(body, encoding).lstrip("\ufeff")
+    newline = "\r" if "\r" in text and "\n" not in text else "\n"
+    if newline == "\r":
+        text = text.replace("\r", "\n")
     first_line = text.split("\n", 1)[0]
     delimiter = _detect_delimiter(first_line if first_line.count('"') % 2 == 0 else text)
     header = tuple(h.strip().lstrip("\ufeff") for h in _first_record(text, delimiter))
     if not any(header):
         raise MiglinkError("has no header line (the first line is empty)", file=path)
-    return SourceFile(path, "csv", header, encoding, delimiter)
+    return SourceFile(path, "csv", header, encoding, delimiter, newline)
 
 
 # =========================================================================== ingestion
@@ -296,16 +300,24 @@ class _SourceReader:
     number) and ``_ing_parse_rej`` (row_number, reason, raw) for rows the reader could not
     split into the header's fields."""
 
-    def __init__(self, con, src, tag: str):
-        self.con, self.src, self.tag = con, src, tag
+    def __init__(self, con, src):
+        self.con, self.src = con, src
         self.file = getattr(src, "file", None) or inspect_file(src.path)
         self.temporal: set[int] = set()
+        self.scan_path, self.scan_encoding = Path(src.path), self.file.encoding
+        self._tmp = None
 
     def read(self) -> None:
         if self.file.format == "parquet":
             self._read_parquet()
         else:
             self._read_csv()
+
+    def close(self) -> None:
+        """Remove a temporary transcoded copy, if one was made."""
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
 
     def _read_parquet(self):
         con, path = self.con, self.src.path
@@ -323,23 +335,39 @@ class _SourceReader:
         con.execute("CREATE OR REPLACE TEMP TABLE _ing_parse_rej "
                     "(row_number BIGINT, reason VARCHAR, raw VARCHAR)")
 
-    def _scan(self, encoding: str) -> list:
-        if encoding == "cp1252":
-            return self._scan_transcoded(encoding)
-        return self._scan_path(self.src.path, encoding)
-
-    def _scan_transcoded(self, encoding: str) -> list:
-        """DuckDB reads UTF-8, UTF-16 and latin-1 only: re-encode other files to a temporary
-        UTF-8 copy, block by block (the CSV structure is unchanged, so row numbers hold)."""
+    def _transcode(self, encoding: str) -> None:
+        """DuckDB reads UTF-8, UTF-16 and latin-1 with LF or CRLF line ends: re-encode other
+        files (Windows-1252, CR-only line ends) to a temporary UTF-8 copy, block by block.
+        The CSV structure is unchanged, so rows and their numbers are the same."""
         import tempfile
-        with tempfile.TemporaryDirectory(prefix="miglink-") as tmp:
-            target = Path(tmp) / "source.csv"
-            decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
-            with open(self.src.path, "rb") as fin, open(target, "wb") as fout:
-                while block := fin.read(1 << 24):
-                    fout.write(decoder.decode(block).encode("utf-8"))
-                fout.write(decoder.decode(b"", final=True).encode("utf-8"))
-            return self._scan_path(target, "utf-8")
+        self.close()
+        self._tmp = tempfile.TemporaryDirectory(prefix="miglink-")
+        target = Path(self._tmp.name) / "source.csv"
+        decoder = codecs.getincrementaldecoder(encoding)(
+            errors="strict" if encoding == "utf-8" else "replace")
+        cr_only = self.file.newline == "\r"
+        with open(self.src.path, "rb") as fin, open(target, "wb") as fout:
+            while True:
+                block = fin.read(1 << 24)
+                text = decoder.decode(block, final=not block)
+                if cr_only:
+                    text = text.replace("\r", "\n")
+                fout.write(text.encode("utf-8"))
+                if not block:
+                    break
+        self.scan_path, self.scan_encoding = target, "utf-8"
+
+    def _scan(self, encoding: str) -> list:
+        if encoding == "cp1252" or (self.file.newline == "\r" and encoding != "utf-16"):
+            try:
+                self._transcode(encoding)
+            except UnicodeDecodeError:  # not UTF-8 after all (beyond the sniffed sample)
+                import numpy as np
+                self._transcode(_legacy_encoding(np.memmap(self.src.path, dtype=np.uint8,
+                                                           mode="r")))
+        else:
+            self.scan_path, self.scan_encoding = Path(self.src.path), encoding
+        return self._scan_path(self.scan_path, self.scan_encoding)
 
     def _scan_path(self, path: Path, encoding: str) -> list:
         con, f = self.con, self.file
@@ -410,14 +438,18 @@ class _SourceReader:
                 FROM s ASOF LEFT JOIN g ON s.k > g.before ORDER BY s.k""")
             con.execute("DROP TABLE IF EXISTS _ing_scan")
 
+    def _plain_bytes(self) -> bool:
+        """True when the scanned file's bytes can be counted directly (not gzip or UTF-16)."""
+        return self.scan_path.suffix.lower() != ".gz" and self.scan_encoding != "utf-16"
+
     def _discount_blank_lines(self) -> None:
         """DuckDB's reject ``line`` counts blank lines, which are not data rows: subtract the
         blank lines above each rejected row. Exact for files without quote characters (there
         every physical line is a record); files with quotes keep DuckDB's numbering."""
-        if self.src.path.suffix.lower() == ".gz" or self.file.encoding == "utf-16":
+        if not self._plain_bytes():
             return
         import numpy as np
-        _rows, has_quote, blank_lines = _line_stats(self.src.path)
+        _rows, has_quote, blank_lines = _line_stats(self.scan_path)
         if has_quote or not len(blank_lines):
             return
         lines = self.con.execute("SELECT row_number + 1 AS line FROM _ing_parse_rej "
@@ -434,10 +466,9 @@ class _SourceReader:
 
     def check_accounting(self, seen: int) -> None:
         """Raise if the reader saw fewer rows than the file physically holds."""
-        if self.file.format != "csv" or self.src.path.suffix.lower() == ".gz" \
-                or self.file.encoding == "utf-16":
+        if self.file.format != "csv" or not self._plain_bytes():
             return
-        physical, has_quote = _count_physical_rows(self.src.path)
+        physical, has_quote = _count_physical_rows(self.scan_path)
         if (not has_quote and seen != physical) or seen > physical:
             raise MiglinkError(f"row accounting failed: the file has {physical} data lines but "
                                f"the CSV reader returned {seen} rows; please report this",
@@ -547,7 +578,14 @@ class Ingestor:
 
     def _ingest_source(self, src, index: int) -> None:
         con = self.con
-        reader = _SourceReader(con, src, str(index))
+        reader = _SourceReader(con, src)
+        try:
+            self._ingest_read(src, reader)
+        finally:
+            reader.close()
+
+    def _ingest_read(self, src, reader) -> None:
+        con = self.con
         reader.read()
         header = list(reader.file.header)
         pos = {}

@@ -370,6 +370,21 @@ def test_cp1252_bytes_beyond_the_sniffed_sample(tmp_path, write_config):
         ("O’Brien",)]
 
 
+def test_cr_only_line_ends(tmp_path, write_config):
+    con, counts = _one(tmp_path, write_config, b"id,name\r1,Ann\r2,\"Lee, Bo\"\r3,x,y\r")
+    assert counts["g"] == {"input_rows": 3, "accepted": 2, "rejected": 1, "field_issues": 0}
+    assert rows(con, "SELECT record_id, row_number, given_name FROM records ORDER BY 2") == [
+        ("1", 1, "Ann"), ("2", 2, "Lee, Bo")]
+
+
+def test_cr_only_cp1252_beyond_the_sample(tmp_path, write_config):
+    body = "".join(f"{i},Ann\r" for i in range(20000)) + "20000,O’Brien\r"
+    con, counts = _one(tmp_path, write_config, ("id,name\r" + body).encode("cp1252"))
+    assert counts["g"]["accepted"] == 20001
+    assert rows(con, "SELECT given_name FROM records WHERE record_id = '20000'") == [
+        ("O’Brien",)]
+
+
 def test_corrupt_parquet_is_a_one_line_error(tmp_path, write_config):
     with pytest.raises(MiglinkError, match=r"g\.parquet.*cannot be read as Parquet"):
         _one(tmp_path, write_config, b"PAR1 not really", path="g.parquet")
