@@ -12,7 +12,9 @@ Decisions (each pinned by a test in tests/test_ingest.py):
   giving most fields) and passed to DuckDB explicitly; quote and escape are ``"``.
 - Encoding: UTF-8 (BOM or not), UTF-16 with BOM; a file that is not valid UTF-8 is read as
   Windows-1252 when it holds bytes 0x80-0x9F, else as latin-1. NUL or control bytes (or a
-  ZIP/Excel signature) make it a one-line "binary file" error.
+  ZIP/Excel signature) make it a one-line "binary file" error. Line ends LF, CRLF, or CR
+  alone (old Mac / Excel for Mac exports; read through a temporary LF copy). Mixing line-end
+  styles within one file is a one-line "cannot be read as CSV" error.
 - A 0-byte (or blank) file is a one-line error: a CSV source needs a header. A header-only
   file is a source with 0 rows. Blank lines are not rows.
 - Rejected rows (reason = short code, colon, text): ``missing_id``; ``duplicate_id`` — every
