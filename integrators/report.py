@@ -960,13 +960,24 @@ class Report:
                                               ylabel=val.replace("_", "-")),
                           f"{val.replace('_', '-').capitalize()} of temporary mobility by type "
                           "and year.")
+                sec.table(self._pivot(m, "mobility_type", "year", "persons", counts=True,
+                                      caption="Persons with temporary mobility, by type and "
+                                              "year", row_label="type"))
+                if "person_days" in m.columns:
+                    sec.table(self._pivot(m, "mobility_type", "year", "person_days",
+                                          caption="Person-days of temporary mobility, by type "
+                                                  "and year", row_label="type",
+                                          note="Person-days of a type with fewer persons than "
+                                               "the disclosure threshold are not shown "
+                                               "(supp.)."))
                 shown = self.supp.dependents(m.astype({"year": str}), "persons",
                                              ("trips", "person_days"))
                 sec.table(df_table(shown, counts=("persons",), supp=self.supp,
                                    numbers=("trips", "person_days"),
                                    labels={"mobility_type": "type",
                                            "person_days": "person-days"},
-                                   caption="Temporary mobility by year and type",
+                                   caption="Temporary mobility by year and type: persons, trips "
+                                           "and person-days", collapsed=True,
                                    note="Trips and person-days of a type with fewer persons "
                                         "than the disclosure threshold are not shown "
                                         "(supp.)."))
@@ -978,12 +989,53 @@ class Report:
         sp = self._table_or_csv("service_population")
         if sp is not None:
             part = True
-            sec.table(self._generic(sp, "Average daily service population (person-days / days "
-                                        "in the period)"))
+            if {"year", "visa_category", "average_daily"} <= set(sp.columns):
+                sec.para("Everyone present, by visa category (residents as one category): the "
+                         "average daily service population is person-days divided by the days "
+                         "in the year (RESIDENCE.md, person-days).")
+                sec.table(self._pivot(sp, "visa_category", "year", "average_daily",
+                                      caption="Average daily service population by visa "
+                                              "category and year", row_label="visa category",
+                                      total=True,
+                                      note="Categories with fewer persons than the disclosure "
+                                           "threshold are not shown (supp.); the total "
+                                           "includes them."))
+            sec.table(self._generic(sp, "Service population: every figure (person-days, days "
+                                        "touched, persons, average daily)", collapsed=True))
         else:
             sec.missing("Service population", "no service_population table in this run")
         if not part:
             sec.status = NOT_RUN
+
+    def _pivot(self, df: pd.DataFrame, index: str, columns: str, value: str, *,
+               caption: str, row_label: str, counts: bool = False, total: bool = False,
+               note: str = "") -> Table:
+        """``value`` as a rows × columns table (e.g. type × year). With ``counts`` the cells
+        are counts of persons (suppressed when small); otherwise cells whose row of ``df``
+        has a small ``persons`` count are withheld (supp.)."""
+        d = df.copy()
+        if not counts and "persons" in d.columns:
+            hidden = d["persons"].map(self.supp.hidden).astype(bool)
+        else:
+            hidden = pd.Series(False, index=d.index)
+        d["_v"] = d[value].astype(object).where(~hidden, SUPPRESSED)
+        if hidden.any():
+            self.supp.used = True
+        cols = sorted(d[columns].unique())
+        piv = d.pivot(index=index, columns=columns, values="_v").reindex(columns=cols)
+        piv.columns = [str(int(c)) if isinstance(c, (int, np.integer, float)) else str(c)
+                       for c in piv.columns]
+        if total:
+            sums = d.groupby(columns)[value].sum().reindex(cols)
+            piv.loc["total"] = sums.to_numpy()
+        piv = piv.reset_index().rename(columns={index: row_label})
+        piv[row_label] = piv[row_label].astype(str).str.replace("_", " ")
+        year_cols = list(piv.columns[1:])
+        if counts:
+            piv[year_cols] = piv[year_cols].apply(pd.to_numeric).fillna(0)
+        return df_table(piv, counts=year_cols if counts else (),
+                        numbers=() if counts else year_cols, supp=self.supp,
+                        caption=caption, note=note)
 
     def _table_or_csv(self, name: str) -> pd.DataFrame | None:
         if self.has(name):
@@ -1033,7 +1085,6 @@ class Report:
                  "(UN revised framework, coherence of stocks and flows): closing accounted = "
                  "opening + births − deaths + immigration − emigration + transitions in − "
                  "transitions out; the residual is closing observed − closing accounted.")
-        sec.table(self._generic(acc, "Population accounts"))
         if "residual" in acc.columns and "group" in acc.columns:
             part, where = acc, ""
             if "rule" in acc.columns:
@@ -1048,11 +1099,20 @@ class Report:
             keys = [c for c in part.columns if c in ("sex",)]
             labels = [" ".join([str(g).replace("_", " ")] + [str(r[k]) for k in keys])
                       for g, (_, r) in zip(part["group"], part.iterrows())]
+            if len(part) < len(acc):
+                shown = part.drop(columns=[c for c in ("rule", "period_start", "period_end")
+                                           if c in part.columns])
+                sec.table(self._generic(shown, f"Population accounts{where}"))
             res = pd.to_numeric(part["residual"], errors="coerce").fillna(0)
-            sec.chart(charts.bars(labels, res, horizontal=True,
-                                  xlabel="residual (closing observed − closing accounted)"),
-                      f"Residual of each account{where}: zero when the stocks and the flows "
-                      "agree.")
+            if (res != 0).any():
+                sec.chart(charts.bars(labels, res, horizontal=True,
+                                      xlabel="residual (closing observed − closing accounted)"),
+                          f"Residual of each account{where}: zero when the stocks and the "
+                          "flows agree.")
+            else:
+                sec.para(f"Every residual{where} is zero: the stocks and the flows agree "
+                         "exactly.")
+        sec.table(self._generic(acc, "Population accounts", collapsed=len(acc) > 8))
         rec = self._table_or_csv("reconciled")
         if rec is not None:
             sec.sub("Reconciled accounts")

@@ -171,8 +171,8 @@ def build_run(tmp_path: Path) -> tuple[duckdb.DuckDBPyConnection, Path, Path]:
     con.register("_mob", pd.DataFrame(mob))
     con.execute("CREATE TABLE mobility AS SELECT * FROM _mob")
     con.execute("CREATE TABLE service_population AS SELECT 2023 AS year, "
-                "'seasonal work' AS visa_category, 180 AS person_days, "
-                "180 / 365.0 AS average_daily")
+                "'seasonal work' AS visa_category, 180 AS person_days, 12 AS persons, "
+                "180 / 365.0 AS average_daily UNION ALL SELECT 2023, 'transit', 3, 2, 3 / 365.0")
     # accounts in tables/
     acc = pd.DataFrame({"group": ["native_born_citizens", "foreign_born_foreign_citizens"],
                         "opening": [100, 40], "births": [3, 0], "deaths": [2, 1],
@@ -509,9 +509,20 @@ def test_mobility_and_service_population(built):
     assert m.loc["seasonal_worker", "persons"] == "<5"
     # a suppressed group's trips and person-days are not published beside it
     assert m.loc["seasonal_worker", ["trips", "person-days"]].tolist() == ["supp.", "supp."]
+    p = as_frame(table(rep, "mobility", "Persons with temporary mobility")).set_index("type")
+    assert p.loc["circular", "2023"] == "12" and p.loc["seasonal worker", "2023"] == "<5"
+    d = as_frame(table(rep, "mobility", "Person-days of temporary mobility")).set_index("type")
+    assert d.loc["circular", "2023"] == "120" and d.loc["seasonal worker", "2023"] == "supp."
     sp = as_frame(table(rep, "mobility", "Average daily service population"))
-    assert sp["year"].tolist() == ["2023"]  # a key, not a count
-    assert sp["average daily"].tolist() == [f"{180 / 365:.3g}"]
+    sp = sp.set_index("visa category")
+    assert sp.loc["seasonal work", "2023"] == f"{180 / 365:.3g}"
+    assert sp.loc["transit", "2023"] == "supp."  # 2 persons
+    assert sp.loc["total", "2023"] == f"{183 / 365:.3g}"
+    full = as_frame(table(rep, "mobility", "Service population: every figure"))
+    full = full.set_index("visa category")
+    assert full["year"].tolist() == ["2023", "2023"]  # a key, not a count
+    assert full.loc["transit", ["persons", "person days", "average daily"]].tolist() == \
+        ["<5", "supp.", "supp."]
 
 
 def test_accounts_and_csv_tables(built):
