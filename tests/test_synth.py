@@ -418,3 +418,23 @@ def test_true_lives_classify_as_their_mobility_type(world, truth):
     left = c[c["direction"] == "out"]["true_id"].unique()
     assert ov.loc[~ov["true_id"].isin(left), "resident"].all() and len(ov) > 0
     assert res["immigrant_work"] > 0.5 and res["foreign_resident"] > 0.8
+
+
+def test_lists_capture_unequally_with_positive_dependence():
+    """On 1,000 hidden persons: police and labour captures are positively dependent (odds
+    ratio > 1.5), the NGO finds women more often, and capture rates differ between lists."""
+    from linkage.synth import sources as srcs
+    rng = np.random.default_rng(11)
+    L = Lives(25_000, rng, "2018-01-01", "2024-12-31").simulate()
+    R = srcs.Renderer(L, rng, Defects())
+    lists = srcs.hidden_lists(L, R, rng, Defects())
+    hid = np.flatnonzero(L.persons["hidden"].to_numpy())
+    assert len(hid) == 1000
+    cap = {k: np.isin(hid, pid) for k, (_, pid) in lists.items()}
+    a, b = cap["police"], cap["labour"]
+    odds = ((a & b).sum() * (~a & ~b).sum()) / ((a & ~b).sum() * (~a & b).sum())
+    assert odds > 1.5
+    female = L.persons["sex"].to_numpy()[hid] == "F"
+    assert cap["ngo"][female].mean() > cap["ngo"][~female].mean() + 0.05
+    rates = sorted(c.mean() for c in cap.values())
+    assert rates[-1] - rates[0] > 0.05 and rates[0] > 0.1
