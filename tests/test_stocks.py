@@ -26,6 +26,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings, strategies as st
 from scipy.optimize import linprog
 
 from integrators.disclosure import CellSuppression, disclosure_settings
@@ -332,3 +333,89 @@ def test_build_tables_writes_protected_csvs(con, tmp_path):
     a = pd.read_csv(r1[0])
     assert (a["value"] % 3 == 0).all()
     assert a.equals(pd.read_csv(r2[0]))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.booleans(), st.integers(-1, 3),
+                          st.sampled_from(["none", "born", "dies", "both"]),
+                          st.booleans(), st.lists(st.integers(1, 364), max_size=3,
+                                                  unique=True),
+                          st.integers(1, 364)), min_size=1, max_size=12))
+def test_accounts_balance_for_any_consistent_timelines(people):
+    """Invariant: persons whose stocks, events, births, deaths and naturalisations follow
+    one timeline give accounts with zero residual in every group, and stock changes equal
+    the flows table."""
+    c = duckdb.connect()
+    P, R, E, V = [], [], [], []
+    for pid, (nb, cit, natq, life, res0, days, dd) in enumerate(people, start=1):
+        days = sorted(days)
+        born = life in ("born", "both")
+        dies = life in ("dies", "both")
+        b = T0 + dt.timedelta(days=max(days[0] - 1, 1) if days else 100) if born else None
+        if born:
+            days = [d for d in days if T0 + dt.timedelta(days=d) > b]
+        state = False if born else res0
+        birth_counts = born and nb
+        if born and not nb:
+            b = None  # a foreign-born baby arrives by immigration, not by birth here
+        cur = birth_counts or state
+        for d in days:
+            ev = "emigration" if cur else "immigration"
+            E.append((pid, "12/16", ev, T0 + dt.timedelta(days=d)))
+            cur = not cur
+        death = None
+        if dies:
+            last = max(days) if days else 0
+            if b is not None:
+                last = max(last, (b - T0).days)
+            if last < 364:
+                death = T0 + dt.timedelta(days=max(dd, last + 1) if max(dd, last + 1) <= 365
+                                          else 365)
+        death_counts = bool(death) and cur
+        nat = {-1: None, 0: T0 - dt.timedelta(days=30), 1: T0 + dt.timedelta(days=120),
+               2: T0 + dt.timedelta(days=200), 3: T1 + dt.timedelta(days=30)}[natq]
+        citizen = cit or nat is not None
+        P.append((pid, "F", b or D(1980, 1, 1), "NZL" if nb else "IND", citizen, nat, nb,
+                  death))
+        R.append((pid, T0, "12/16", state, "resident_present" if state else "not_present"))
+        fin = cur and not death
+        R.append((pid, T1, "12/16", fin, "resident_present" if fin else "not_present"))
+        if birth_counts or death:
+            V.append((pid, "12/16", b, death, bool(birth_counts), bool(death_counts)))
+    p = pd.DataFrame(P, columns=["person_id", "sex", "birth_date", "birth_country",
+                                 "citizen", "naturalisation_date", "native_born",
+                                 "death_date"])
+    p["citizenship"] = np.where(p["citizen"], "NZL", "IND")
+    for col in ("birth_date", "naturalisation_date", "death_date"):
+        p[col] = pd.to_datetime(p[col])
+    c.register("p", p)
+    c.execute("CREATE TABLE persons AS SELECT * REPLACE (birth_date::DATE AS birth_date, "
+              "naturalisation_date::DATE AS naturalisation_date, death_date::DATE AS "
+              "death_date) FROM p")
+    r = pd.DataFrame(R, columns=["person_id", "reference_date", "rule", "resident", "status"])
+    r["reference_date"] = pd.to_datetime(r["reference_date"])
+    c.register("r", r)
+    c.execute("CREATE TABLE residence AS SELECT * REPLACE (reference_date::DATE AS "
+              "reference_date) FROM r")
+    e = pd.DataFrame(E, columns=["person_id", "rule", "event", "event_date"])
+    e["event_date"] = pd.to_datetime(e["event_date"])
+    c.register("e", e)
+    c.execute("CREATE TABLE migration_events (person_id BIGINT, rule VARCHAR, event VARCHAR, "
+              "event_date DATE, decided_on DATE, returning_citizen BOOLEAN, "
+              "native_born BOOLEAN)")
+    c.execute("INSERT INTO migration_events SELECT person_id, rule, event, event_date::DATE, "
+              "event_date::DATE, NULL, NULL FROM e")
+    v = pd.DataFrame(V, columns=["person_id", "rule", "birth_date", "death_date",
+                                 "birth_counts", "death_counts"])
+    for col in ("birth_date", "death_date"):
+        v[col] = pd.to_datetime(v[col])
+    c.register("v", v)
+    c.execute("CREATE TABLE residence_vital (person_id BIGINT, rule VARCHAR, birth_date DATE, "
+              "death_date DATE, birth_counts BOOLEAN, death_counts BOOLEAN)")
+    c.execute("INSERT INTO residence_vital SELECT person_id, rule, birth_date::DATE, "
+              "death_date::DATE, birth_counts, death_counts FROM v")
+    k = cfg()
+    k.residence.rules = ["12/16"]
+    acc = pipeline_accounts(c, k)
+    assert (acc["residual"] == 0).all(), acc.to_string()
+    assert acc["closing_observed"].sum() == sum(1 for x in R if x[1] == T1 and x[3])
