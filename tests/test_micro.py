@@ -341,7 +341,7 @@ histories = st.lists(st.lists(st.tuples(st.integers(0, 60), st.sampled_from(["in
                               min_size=1, max_size=8), min_size=1, max_size=5)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(histories)
 def test_invariants_one_person_row_no_overlap_days_match_oracle(hist):
     base = D("2023-01-01")
