@@ -34,6 +34,11 @@ def _num(x):
     return x if np.isfinite(x) else None
 
 
+def _count(x: float):
+    """Observed counts as int when whole (they are, unless a caller passes weights)."""
+    return int(round(x)) if float(x).is_integer() else float(x)
+
+
 class MSEstimator:
     """Log-linear MSE with model choice and an interval.
 
@@ -67,7 +72,10 @@ class MSEstimator:
     def _model(self, table: CaptureTable) -> Model:
         if isinstance(self.terms, str):
             return table.parse_terms(self.terms, file=self.source)
-        return tuple(self.terms)
+        terms = list(self.terms)
+        if all(isinstance(t, str) for t in terms):          # e.g. YAML ["A:B", "B:C"]
+            return table.parse_terms(",".join(terms), file=self.source)
+        return tuple(terms)
 
     def select(self, table: CaptureTable, record: bool = True) -> Selection:
         if self.method == "fixed":
@@ -96,7 +104,7 @@ class MSEstimator:
         self.selection_ = sel
         out = {
             "lists": list(table.lists),
-            "observed": _num(table.n),
+            "observed": _count(table.n),
             "method": self.method,
             "model": f.generating_class,
             "model_r": f.r_string,
@@ -166,7 +174,7 @@ def estimate_strata(tables: dict, by: list[str], *, source: str | None = None,
     total = sum(r["estimate"] for r in per)
     level = est.ci_level
     z = stats.norm.ppf(0.5 + level / 2)
-    out = {"lists": lists, "observed": n, "method": est.method, "strata_by": list(by),
+    out = {"lists": lists, "observed": _count(n), "method": est.method, "strata_by": list(by),
            "model": None, "neg_inf_terms": [], "estimate": total}
     if est.method == "lcmcr":
         draws = np.sum([e.draws_ for e in fits], axis=0)

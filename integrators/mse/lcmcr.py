@@ -81,7 +81,7 @@ class LCMCR:
     def result(self) -> dict:
         """The mse.json-shaped dict (log-linear-only keys are None)."""
         return {
-            "lists": self.lists_, "observed": float(self.n_), "method": "lcmcr",
+            "lists": self.lists_, "observed": int(self.n_), "method": "lcmcr",
             "model": None, "neg_inf_terms": [], "estimate": self.estimate_,
             "se": float(np.std(self.draws_, ddof=1)),
             "unobserved": self.estimate_ - self.n_,
