@@ -13,8 +13,8 @@ Decisions (each pinned by a test in tests/test_ingest.py):
 - Encoding: UTF-8 (BOM or not), UTF-16 with BOM; a file that is not valid UTF-8 is read as
   Windows-1252 when it holds bytes 0x80-0x9F, else as latin-1. NUL or control bytes (or a
   ZIP/Excel signature) make it a one-line "binary file" error. Line ends LF, CRLF, or CR
-  alone (old Mac / Excel for Mac exports; read through a temporary LF copy). Mixing line-end
-  styles within one file is a one-line "cannot be read as CSV" error.
+  alone (old Mac / Excel for Mac exports), or LF and CRLF mixed in one file (the last two
+  read through a temporary LF copy).
 - A 0-byte (or blank) file is a one-line error: a CSV source needs a header. A header-only
   file is a source with 0 rows. Blank lines are not rows.
 - Rejected rows (reason = short code, colon, text): ``missing_id``; ``duplicate_id`` — every
@@ -337,7 +337,7 @@ class _SourceReader:
         con.execute("CREATE OR REPLACE TEMP TABLE _ing_parse_rej "
                     "(row_number BIGINT, reason VARCHAR, raw VARCHAR)")
 
-    def _transcode(self, encoding: str) -> None:
+    def _transcode(self, encoding: str, lf_only: bool = False) -> None:
         """DuckDB reads UTF-8, UTF-16 and latin-1 with LF or CRLF line ends: re-encode other
         files (Windows-1252, CR-only line ends) to a temporary UTF-8 copy, block by block.
         The CSV structure is unchanged, so rows and their numbers are the same."""
@@ -348,12 +348,18 @@ class _SourceReader:
         decoder = codecs.getincrementaldecoder(encoding)(
             errors="strict" if encoding == "utf-8" else "replace")
         cr_only = self.file.newline == "\r"
+        carry = ""
         with open(self.src.path, "rb") as fin, open(target, "wb") as fout:
             while True:
                 block = fin.read(1 << 24)
-                text = decoder.decode(block, final=not block)
+                text = carry + decoder.decode(block, final=not block)
+                carry = ""
                 if cr_only:
                     text = text.replace("\r", "\n")
+                elif lf_only:
+                    if block and text.endswith("\r"):  # a CRLF may straddle two blocks
+                        text, carry = text[:-1], "\r"
+                    text = text.replace("\r\n", "\n")
                 fout.write(text.encode("utf-8"))
                 if not block:
                     break
@@ -387,15 +393,28 @@ class _SourceReader:
 
     def _read_csv(self):
         con, f = self.con, self.file
+        import duckdb
         try:
-            types = {t for (t,) in self._scan(f.encoding)}
+            try:
+                types = {t for (t,) in self._scan(f.encoding)}
+            except duckdb.Error as exc:
+                if "state machine" not in str(exc) or f.encoding == "utf-16":
+                    raise
+                # DuckDB cannot read a file whose line ends mix LF and CRLF: read an LF copy
+                try:
+                    self._transcode(f.encoding, lf_only=True)
+                except UnicodeDecodeError:
+                    import numpy as np
+                    self._transcode(_legacy_encoding(np.memmap(
+                        self.src.path, dtype=np.uint8, mode="r")), lf_only=True)
+                types = {t for (t,) in self._scan_path(self.scan_path, self.scan_encoding)}
             if f.encoding == "utf-8" and types & {"INVALID ENCODING", "INVALID UNICODE"}:
                 # Bytes that are not UTF-8 beyond the sample that inspect_file looked at:
                 # the file is in a legacy single-byte encoding; read it all again as such.
                 import numpy as np
                 self._scan(_legacy_encoding(np.memmap(self.src.path, dtype=np.uint8,
                                                       mode="r")))
-        except Exception as exc:  # duckdb.Error: a file DuckDB cannot read at all
+        except duckdb.Error as exc:  # a file DuckDB cannot read at all
             raise MiglinkError(f"cannot be read as CSV ({str(exc).splitlines()[0]})",
                                file=self.src.path) from None
         reasons = " ".join(f"WHEN {lit(k)} THEN {lit(v)}" for k, v in _CSV_REASONS.items())

@@ -385,6 +385,19 @@ def test_cr_only_cp1252_beyond_the_sample(tmp_path, write_config):
         ("O’Brien",)]
 
 
+@pytest.mark.parametrize("data", [
+    b"id,name\n1,Ann\r\n2,Bob\n3,Cy,x\r\n",
+    b"id,name\r\n1,Ann\n\r\n2,Bob\r\n3,Cy,x\n",
+    "id,name\r\n1,Ann\n2,O’Bob\r\n3,Cy,x\n".encode("cp1252"),
+])
+def test_mixed_lf_and_crlf_line_ends(tmp_path, write_config, data):
+    con, counts = _one(tmp_path, write_config, data)
+    assert counts["g"] == {"input_rows": 3, "accepted": 2, "rejected": 1, "field_issues": 0}
+    assert rows(con, "SELECT record_id, row_number, given_name FROM records ORDER BY 2") == [
+        ("1", 1, "Ann"), ("2", 2, "O’Bob" if b"\x92" in data else "Bob")]
+    assert rows(con, "SELECT row_number FROM rejected") == [(3,)]
+
+
 def test_corrupt_parquet_is_a_one_line_error(tmp_path, write_config):
     with pytest.raises(MiglinkError, match=r"g\.parquet.*cannot be read as Parquet"):
         _one(tmp_path, write_config, b"PAR1 not really", path="g.parquet")
