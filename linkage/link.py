@@ -27,6 +27,7 @@ from pathlib import Path
 from . import io
 from .cluster import Clusterer, number_persons
 from .errors import MiglinkError
+from .histories import _exists as _table_exists
 from .histories import attach_person_ids
 from .model import build_spec
 from .standardise import build_linkage_keys
@@ -257,7 +258,8 @@ def link(con, config, out_dir, seed: int = 1, progress=None) -> dict:
     tick("cluster")
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    for table in ("links", "clusters") + (("events",) if n_events else ()):
+    has_events = _table_exists(con, "events")
+    for table in ("links", "clusters") + (("events",) if has_events else ()):
         io.export_table(con, table, out_dir / f"{table}.parquet")
     from .clerical import export_clerical
     ldir = out_dir / "linkage"
