@@ -135,6 +135,9 @@ def fmt_pct(x, digits: int = 1) -> str:
     return f"{100 * float(x):.{digits}f}%"
 
 
+#: Text that stands for a missing value in tables read back from DuckDB or CSV.
+NULL_TEXT = frozenset({"", "<NA>", "NA", "nan", "NaN", "None", "NULL"})
+
 #: A measure hidden because its row's count of persons is suppressed (shown as "supp.").
 SUPPRESSED = "supp."
 
@@ -194,6 +197,8 @@ def df_table(df: pd.DataFrame, *, counts=(), numbers=(), pcts=(), supp: Suppress
             elif col in numbers or (isinstance(val, (int, float, np.number))
                                     and not isinstance(val, (bool, np.bool_))):
                 row.append((fmt_num(val), "num"))
+            elif isinstance(val, (bool, np.bool_)):
+                row.append(("yes" if val else "no", ""))
             elif isinstance(val, (dt.date, pd.Timestamp)):
                 row.append((pd.Timestamp(val).strftime("%Y-%m-%d"), ""))
             else:
@@ -1053,6 +1058,15 @@ class Report:
     def _generic(self, df: pd.DataFrame, caption: str, collapsed: bool = False) -> Table:
         """A table whose schema the report does not know: integer-valued measure columns are
         treated as counts of persons and suppressed when small; keys are shown as they are."""
+        df = df.copy()
+        for c in df.columns:  # numbers stored as text (e.g. "<NA>" for a suppressed cell)
+            if df[c].dtype == object:
+                raw = df[c].map(lambda v: None if v is None or (isinstance(v, str) and
+                                                                v.strip() in NULL_TEXT)
+                                else v)
+                num = pd.to_numeric(raw, errors="coerce")
+                if raw.notna().any() and num.notna().sum() == raw.notna().sum():
+                    df[c] = num
         counts = []
         for c in df.columns:
             s = df[c]

@@ -641,3 +641,13 @@ def test_a_broken_section_does_not_lose_the_report(tmp_path):
                                       (12345, "12,345"), (None, "–")])
 def test_suppressor_cells(x, shown):
     assert Suppressor(5).cell(x)[0] == shown
+
+
+def test_unknown_tables_numbers_as_text_and_flags():
+    """A table read back with numbers as text ("<NA>" for a suppressed cell) and a boolean
+    flag: numbers are right-aligned and suppressed when small, missing shows as a dash."""
+    rep = Report(duckdb.connect(), Path("/nonexistent"))
+    df = pd.DataFrame({"group": ["a", "b"], "immigration": ["<NA>", "17"],
+                       "opening": [308, 2], "residual": [0, -3], "suppressed": [True, False]})
+    rows = [[c[0] for c in r] for r in rep._generic(df, "x").rows]
+    assert rows == [["a", "–", "308", "0", "yes"], ["b", "17", "<5", "-3", "no"]]
