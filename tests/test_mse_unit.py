@@ -184,3 +184,31 @@ def test_wald_ci_option_and_level():
     assert r95["ci_low"] == pytest.approx(133.03, abs=0.005)
     r80 = estimate_table(KOREA, terms="b:c,c:d", ci="wald", ci_level=0.8)
     assert r95["ci_low"] < r80["ci_low"] < r80["ci_high"] < r95["ci_high"]
+
+
+def test_strata_bca_sums_replicates():
+    a, b = _korea_frame("F"), _korea_frame("M")
+    b["count"] = b["count"] * 3
+    df = pd.concat([a, b], ignore_index=True)
+    r = estimate_counts(df, ["b", "c", "d"], strata=["sex"], method="main", ci="bca",
+                        bootstrap=100, seed=4)
+    s = r["strata"]
+    assert r["estimate"] == pytest.approx(s[0]["estimate"] + s[1]["estimate"])
+    assert r["ci_low"] < r["estimate"] < r["ci_high"]
+    # the total's interval is narrower, relative to the estimate, than the sum of the limits
+    assert r["ci_high"] - r["ci_low"] < (s[0]["ci_high"] + s[1]["ci_high"]
+                                         - s[0]["ci_low"] - s[1]["ci_low"])
+    assert "BCa" in r["rule_for_sum"]
+    r2 = estimate_counts(df, ["b", "c", "d"], strata=["sex"], method="main", ci="bca",
+                         bootstrap=100, seed=4)
+    assert r2["ci_low"] == r["ci_low"]
+
+
+def test_strata_refusal_names_the_stratum():
+    a = _korea_frame("F")
+    b = _korea_frame("M")
+    b.loc[b["d"].eq(1), "count"] = 0                       # nobody on list d in stratum M
+    df = pd.concat([a, b], ignore_index=True)
+    assert estimate_counts(a, ["b", "c", "d"], terms="b:c")["estimate"] > 0
+    with pytest.raises(EstimateDoesNotExist, match="stratum sex=M"):
+        estimate_counts(df, ["b", "c", "d"], strata=["sex"], terms="b:c")
