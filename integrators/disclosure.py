@@ -288,22 +288,42 @@ def protect_frame(df: pd.DataFrame, settings: dict, *, by: Sequence[str],
     ``by``: the key columns that define independent slices; ``relations(slice)`` returns
     the relation matrix ``A`` over the slice's rows (in their order).  Adds a boolean
     column ``suppressed``; suppressed cells get a null ``value``.  Rounded values stay
-    whole numbers.
+    whole numbers.  Cells another table already published (the same count) are passed
+    in the optional columns ``preset_suppressed`` (True/False, null = free) and
+    ``preset_value`` (the published value): they keep that state and value and are never
+    complements, so the two tables cannot be played against each other.
     """
     check_no_identifiers(df, name)
     df = df.reset_index(drop=True).copy()
     out = np.asarray(df[value], dtype=float).copy()
     sup = np.zeros(len(df), bool)
+    has_preset = "preset_suppressed" in df.columns
+    if has_preset:
+        pre = df["preset_suppressed"]
+        frozen_all = pre.notna().to_numpy()
+        forced_all = (pre == True).to_numpy(dtype=bool)  # noqa: E712 (object column)
+        pre_val = pd.to_numeric(df.get("preset_value"), errors="coerce").to_numpy(float) \
+            if "preset_value" in df.columns else np.full(len(df), np.nan)
+        df = df.drop(columns=[c for c in ("preset_suppressed", "preset_value")
+                              if c in df.columns])
     if len(df):
         groups = df.groupby(list(by), sort=True, dropna=False).indices if by else {(): np.arange(len(df))}
         for gkey, idx in groups.items():
             idx = np.sort(idx)
             part = df.iloc[idx]
             A = relations(part) if settings["method"] == "suppress" else np.zeros((0, len(idx)))
+            kw = {}
+            if has_preset:
+                kw = {"frozen": frozen_all[idx], "forced": forced_all[idx]}
             pub, s = protect_values(part[value].to_numpy(float), A, settings,
-                                    key=f"{name}|{gkey}")
+                                    key=f"{name}|{gkey}", **kw)
             out[idx] = pub
             sup[idx] = s
+    if has_preset:  # shared cells: exactly as the other table published them
+        keep = frozen_all & ~forced_all & ~np.isnan(pre_val)
+        out[keep] = pre_val[keep]
+        out[forced_all] = np.nan
+        sup[forced_all] = True
     df[value] = pd.array(np.where(np.isnan(out), pd.NA, out), dtype="Float64")
     if settings["method"] != "none" and (df[value].dropna() % 1 == 0).all():
         df[value] = df[value].round().astype("Int64")

@@ -614,22 +614,45 @@ def _account_relations(part: pd.DataFrame) -> np.ndarray:
     return A
 
 
-def protect_accounts(acc: pd.DataFrame, settings: dict) -> pd.DataFrame:
+def protect_accounts(acc: pd.DataFrame, settings: dict,
+                     stocks: pd.DataFrame | None = None) -> pd.DataFrame:
     """Disclosure control of an accounts table; residuals are signed, so they are never
-    treated as small counts themselves (only through the identities)."""
+    treated as small counts themselves (only through the identities).  With the protected
+    ``stocks`` table, each opening/closing stock is published exactly as there (same
+    suppression, same rounded value), so the two tables cannot be combined against each
+    other."""
     if acc.empty:
         return acc.assign(suppressed=pd.Series(dtype=bool))
     keys = [c for c in acc.columns if c not in ACCOUNT_COLUMNS]
     cols = [c for c in ACCOUNT_COLUMNS if c != "group"]
     long = acc.melt(id_vars=[*keys, "group"], value_vars=cols, var_name="column",
                     value_name="value")
-    long = long.dropna(subset=["value"])
+    long = long.dropna(subset=["value"]).reset_index(drop=True)
+    if stocks is not None and {"period_start", "period_end", "rule"} <= set(keys):
+        st = stocks[(stocks["variable"] == "total") & (stocks["sex"] == "total")
+                    & stocks["population"].isin(SUBPOPULATIONS)]
+        look = pd.DataFrame({"_date": st["reference_date"].astype(str).str[:10],
+                             "rule": st["rule"].astype(str), "group": st["population"],
+                             "preset_suppressed": st["suppressed"].astype(object),
+                             "preset_value": pd.to_numeric(st["value"], errors="coerce")
+                             .astype(float)})
+        date = np.where(long["column"] == "opening", long["period_start"].astype(str).str[:10],
+                        np.where(long["column"] == "closing_observed",
+                                 long["period_end"].astype(str).str[:10], ""))
+        m = long.assign(_date=date, rule=long["rule"].astype(str)).merge(
+            look, on=["_date", "rule", "group"], how="left")
+        shared = ((m["_date"] != "") & m["preset_suppressed"].notna()).to_numpy()
+        long["preset_suppressed"] = pd.Series(np.where(shared, m["preset_suppressed"], None),
+                                              dtype=object)
+        long["preset_value"] = np.where(shared, m["preset_value"], np.nan)
     resid = long["column"] == "residual"
     # residuals can be negative: shift-free protection by treating |residual| >= threshold
     long["_abs"] = long["value"]
     long.loc[resid, "value"] = long.loc[resid, "value"].abs() + settings.get("threshold", 5)
     prot = protect_frame(long.drop(columns="_abs"), settings, by=keys,
                          relations=_account_relations, name="accounts")
+    long = long.drop(columns=[c for c in ("preset_suppressed", "preset_value")
+                              if c in long.columns])
     prot["value"] = np.where(resid.to_numpy() & prot["value"].notna().to_numpy(),
                              long["_abs"].to_numpy(), prot["value"].astype("Float64")
                              .to_numpy(dtype=float, na_value=np.nan))
@@ -884,7 +907,7 @@ def build_tables(con, cfg, out_dir) -> list[Path]:
     flows = protect_frame(flows, settings, by=["period_start", "period_end", "rule", "flow"],
                           relations=rel, name="flows")
     paths.append(_publish(con, flows, "flows", out_dir))
-    acc = protect_accounts(pipeline_accounts(con, cfg), settings)
+    acc = protect_accounts(pipeline_accounts(con, cfg), settings, stocks)
     paths.append(_publish(con, acc, "accounts", out_dir))
     con.execute('CREATE OR REPLACE TABLE accounts AS SELECT * FROM "table_accounts"')
     rules = _rules(con, cfg)
