@@ -1291,12 +1291,37 @@ class Report:
             sec.status = NOT_RUN
             sec.missing("Aggregate tables", f"no CSV in {folder}")
             return
-        sec.para("The aggregate tables written to <code>tables/</code> (stocks, flows, accounts, "
-                 "service population, SDG disaggregations). Each is shown in full up to 200 "
-                 "rows; open a table to read it.")
+        sec.para("The aggregate tables written to <code>tables/</code>, as published (after "
+                 "disclosure control). Long tables (stocks, flows) are shown as their totals — "
+                 "all persons, by date — with the breakdowns by sex, age, citizenship and "
+                 "country of birth left to the file; other tables are shown up to 200 rows. "
+                 "Open a table to read it.")
         for p in files:
             df = pd.read_csv(p)
-            t = self._generic(df.head(200), f"{p.name} — {len(df):,} rows", collapsed=True)
+            long = {"variable", "category", "sex", "value"} <= set(df.columns)
+            time_col = next((c for c in ("reference_date", "period_end") if c in df.columns),
+                            None)
+            if long and time_col:
+                tot = df[(df["variable"].astype(str) == "total")
+                         & (df["sex"].astype(str) == "total")]
+                keys = [c for c in df.columns if c not in
+                        ("variable", "category", "sex", "value", "suppressed", time_col,
+                         "period_start")]
+                piv = tot.pivot_table(index=keys, columns=time_col, values="value",
+                                      aggfunc="first", sort=False, dropna=False)
+                piv = piv.reindex(columns=sorted(piv.columns)).reset_index()
+                piv.columns = [str(c) for c in piv.columns]
+                order = {r: i for i, r in enumerate(self._rules(piv["rule"].unique()))} \
+                    if "rule" in piv.columns else {}
+                if order:
+                    piv = piv.sort_values("rule", key=lambda r: r.map(order), kind="stable")
+                what = "reference date" if time_col == "reference_date" else "period ending"
+                t = self._generic(piv, f"{p.name} — totals by {what} ({len(df):,} rows in the "
+                                       "file)", collapsed=True)
+            else:
+                t = self._generic(df.head(200), f"{p.name} — {len(df):,} rows"
+                                  + (" (first 200 shown)" if len(df) > 200 else ""),
+                                  collapsed=True)
             sec.table(t)
 
     # -- page -------------------------------------------------------------------------------

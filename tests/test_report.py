@@ -184,6 +184,17 @@ def build_run(tmp_path: Path) -> tuple[duckdb.DuckDBPyConnection, Path, Path]:
     pd.DataFrame({"rule": ["12/16"] * 2, "reference_date": ["2023-12-31"] * 2,
                   "sex": ["F", "M"], "persons": [21, 2]}).to_csv(out / "tables" / "stocks.csv",
                                                                    index=False)
+    # a long table as integrators.stocks writes it: totals and a breakdown by sex
+    pd.DataFrame({"period_start": ["2022-12-31"] * 4 + ["2021-12-31"] * 2,
+                  "period_end": ["2023-12-31"] * 4 + ["2022-12-31"] * 2,
+                  "rule": ["12/16"] * 6,
+                  "flow": ["immigration", "immigration", "immigration", "emigration",
+                           "immigration", "emigration"],
+                  "sex": ["total", "F", "M", "total", "total", "total"],
+                  "variable": "total", "category": "total",
+                  "value": [30, 17, 13, None, 25, 8],
+                  "suppressed": [False, False, False, True, False, False]}
+                 ).to_csv(out / "tables" / "flows.csv", index=False)
     # Splink-style model JSON
     model = {"probability_two_random_records_match": 0.01, "comparisons": [
         {"output_column_name": "family_name", "comparison_levels": [
@@ -532,7 +543,14 @@ def test_accounts_and_csv_tables(built):
     assert a.loc["native_born_citizens", "births"] == "<5"  # small count suppressed
     assert a.loc["native_born_citizens", "residual"] == "0"
     names = [b["table"].caption for b in section(rep, "tables").blocks if b["kind"] == "table"]
-    assert names == ["accounts.csv — 2 rows", "stocks.csv — 2 rows"]
+    assert names == ["accounts.csv — 2 rows",
+                     "flows.csv — totals by period ending (6 rows in the file)",
+                     "stocks.csv — 2 rows"]
+    fl = as_frame(table(rep, "tables", "flows.csv")).set_index(["rule", "flow"])
+    # one row per rule x flow, one column per period; a cell suppressed in the file stays empty
+    assert list(fl.columns) == ["2022-12-31", "2023-12-31"]
+    assert fl.loc[("12/16", "immigration")].tolist() == ["25", "30"]
+    assert fl.loc[("12/16", "emigration")].tolist() == ["8", "–"]
     st = as_frame(table(rep, "tables", "stocks.csv"))
     assert st["persons"].tolist() == ["21", "<5"]
 
