@@ -53,10 +53,15 @@ def _read_csv(path) -> pd.DataFrame:
     if not p.is_file():
         raise MiglinkError("file not found", file=str(path))
     try:
-        df = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True)
+        if p.suffix.lower() in (".parquet", ".pq"):
+            df = pd.read_parquet(p)
+            df = df.astype(object).where(df.notna(), "").astype(str)
+        else:
+            df = pd.read_csv(p, dtype=str, keep_default_na=False, skipinitialspace=True,
+                             encoding="utf-8-sig")
     except pd.errors.EmptyDataError:
         raise MiglinkError("file is empty", file=str(path)) from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
         raise MiglinkError(f"cannot read CSV: {' '.join(str(exc).split())}",
                            file=str(path)) from None
     df.columns = [str(c).strip() for c in df.columns]

@@ -185,3 +185,14 @@ def test_contradictory_fixed_components_across_linked_accounts(tmp_path, capsys)
     assert main(["accounts", comp, "--out", str(tmp_path / "o"), "--variances", var]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot be balanced with the given variances" in err
+
+
+def test_parquet_components_and_bom_csv(tmp_path):
+    df = pd.read_csv(pd.io.common.StringIO(COMPONENTS), dtype=str, keep_default_na=False)
+    df.to_parquet(tmp_path / "c.parquet")
+    assert main(["accounts", str(tmp_path / "c.parquet"), "--out", str(tmp_path / "p")]) == 0
+    (tmp_path / "bom.csv").write_text("\ufeff" + COMPONENTS, encoding="utf-8")
+    assert main(["accounts", str(tmp_path / "bom.csv"), "--out", str(tmp_path / "b")]) == 0
+    a = pd.read_csv(tmp_path / "p" / "accounts.csv")
+    assert a.equals(pd.read_csv(tmp_path / "b" / "accounts.csv"))
+    assert a["residual"].tolist() == [0, -1, 0]
