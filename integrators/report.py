@@ -551,7 +551,8 @@ class Report:
         d = self.df("""
             WITH c AS (SELECT person_id, count(*) AS size, count(DISTINCT source) AS nsrc
                        FROM clusters GROUP BY person_id)
-            SELECT CASE WHEN size >= 10 THEN '10+' ELSE CAST(size AS VARCHAR) END AS size,
+            SELECT CASE WHEN size >= 50 THEN '50+' WHEN size >= 20 THEN '20–49'
+                        WHEN size >= 10 THEN '10–19' ELSE CAST(size AS VARCHAR) END AS size,
                    min(size) AS _o, count(*) AS persons, sum(size) AS records
             FROM c GROUP BY 1 ORDER BY _o""")
         tot = self.df("SELECT count(DISTINCT person_id) AS persons, count(*) AS records "
