@@ -30,6 +30,9 @@ between consecutive reference dates, and in the 12 months before the first one; 
 falls in the period of its ``event_date`` under 12/16 and of its ``decided_on`` under 6/12
 and 12/12 (RESIDENCE.md "Migration events"), so that stocks change by exactly the flows.
 Births and deaths come from ``residence_vital`` (written by the residence classifier).
+A returning citizen is an immigrant who is a citizen on the counting date (so a person
+naturalised later is not one), falling back on ``migration_events.returning_citizen``
+when citizenship is unknown; a returning native-born is a native-born immigrant.
 
 Every table is long (one ``value`` column) with the key columns
 ``reference_date|period_start, period_end, rule, population|flow, sex, variable, category``:
@@ -410,7 +413,7 @@ def flow_members(con, cfg, dates, name: str = "_st_fmembers") -> None:
                          ('returning_native_born')) f(flow)
               ON (f.flow = e.event)
               OR (f.flow = 'returning_citizens' AND e.event = 'immigration'
-                  AND coalesce({rc}, p.citizen AND e.event = 'immigration', false))
+                  AND coalesce({_cit_at(_cdate())}, {rc}, false))
               OR (f.flow = 'returning_native_born' AND e.event = 'immigration'
                   AND coalesce({nb}, false))""")
     if _has(con, "residence_vital"):
@@ -690,7 +693,8 @@ def migratory_status(con, reference_date, rule: str, cfg=None,
     rc = "e.returning_citizen" if ev and "returning_citizen" in _columns(
         con, "migration_events") else "p.citizen"
     recent = (f"""LEFT JOIN (SELECT e.person_id, true AS recent,
-                                    bool_or(coalesce({rc}, false)) AS ret
+                                    bool_or(coalesce({_cit_at(_cdate())}, {rc}, false))
+                                        AS ret
                              FROM migration_events e JOIN _st_people p USING (person_id)
                              WHERE e.rule = {_q(rule)} AND e.event = 'immigration'
                                AND {_cdate()} > {since} AND {_cdate()} <= {t}

@@ -435,3 +435,21 @@ def test_accounts_publish_shared_stocks_exactly_as_the_stock_table(con, tmp_path
                 want = st["value"].get(key, 0.0) if key in st.index else 0.0
                 got = row[col]
                 assert (pd.isna(want) and pd.isna(got)) or want == got, (method, key, col)
+
+
+def test_returning_citizen_is_a_citizen_on_the_counting_date(con):
+    # person 4 immigrates on 2023-03-01 as a Chinese citizen and is naturalised on
+    # 2023-10-01; the classifier flags returning_citizen from the current citizenship,
+    # but Annex I's returning citizens are national citizens when they return
+    con.execute("UPDATE persons SET citizen = true, citizenship = 'NZL', "
+                "naturalisation_date = DATE '2023-10-01' WHERE person_id = 4")
+    con.execute("UPDATE migration_events SET returning_citizen = true WHERE person_id = 4")
+    f = flow_table(con, cfg(), [T0, T1])
+    f["period_end"] = pd.to_datetime(f["period_end"])
+    assert cell(f, "flow", "returning_citizens", pd.Timestamp(T1), datecol="period_end") == 1
+    st = migratory_status(con, T1, "12/16").set_index("person_id")
+    assert not st.loc[4, "returning_citizen"] and st.loc[4, "status"] == "foreign_born_citizens"
+    # and the accounts move 4 from FBFC (immigration) to FBC (naturalisation while resident)
+    acc = pipeline_accounts(con, cfg()).set_index(["rule", "group"])
+    assert acc.loc[("12/16", "foreign_born_citizens"), "transitions_in"] == 2  # 3 and 4
+    assert (acc["residual"] == 0).all()
