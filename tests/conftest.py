@@ -4,6 +4,8 @@ test module can use them without importing conftest:
 - ``write_csv(path, header, rows, delimiter=",", encoding="utf-8") -> Path``
 - ``write_config(tmp_path, sources, **top) -> Path``: writes ``config.yaml`` and, for each
   source dict with ``header``/``rows`` (or raw ``text``/``data`` bytes), its CSV file.
+- ``run_ingest(tmp_path, sources, **top) -> (con, cfg, counts)``: the above, then
+  ``load_config`` and ``ingest`` into a fresh in-memory DuckDB connection.
 """
 
 from __future__ import annotations
@@ -57,6 +59,17 @@ def write_config(tmp_path, sources, country="NZL", **top) -> Path:
     return path
 
 
+def run_ingest(tmp_path, sources, **top):
+    """Write the config and files, load and ingest them; return (con, cfg, counts)."""
+    import duckdb
+
+    from linkage.config import load_config
+    from linkage.ingest import ingest
+    cfg = load_config(write_config(tmp_path, sources, **top))
+    con = duckdb.connect()
+    return con, cfg, ingest(con, cfg)
+
+
 @pytest.fixture(name="write_csv")
 def _write_csv_fixture():
     return write_csv
@@ -65,3 +78,8 @@ def _write_csv_fixture():
 @pytest.fixture(name="write_config")
 def _write_config_fixture():
     return write_config
+
+
+@pytest.fixture(name="run_ingest")
+def _run_ingest_fixture():
+    return run_ingest

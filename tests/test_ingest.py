@@ -30,9 +30,8 @@ def border(rows, **kw):
 
 
 def run(tmp_path, write_config, sources, **top):
-    cfg = load_config(write_config(tmp_path, sources, **top))
-    con = duckdb.connect()
-    counts = ingest(con, cfg)
+    from conftest import run_ingest
+    con, _cfg, counts = run_ingest(tmp_path, sources, **top)
     return con, counts
 
 
