@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import csr_matrix, issparse
+from scipy.sparse.csgraph import connected_components
 
 from linkage.errors import MiglinkError
 from linkage.io import write_df_csv
@@ -155,7 +157,7 @@ class PopulationAccounts:
     (each combination of extra keys has its own accounts).  Results: ``accounts_`` (one
     row per key combination and group: extra keys, then ACCOUNT_COLUMNS; a missing
     component counts 0, a missing opening or closing leaves closing_observed/residual
-    empty), ``keys_``, ``A_`` (balanced accounts x component rows, with
+    empty), ``keys_``, ``A_`` (sparse, balanced accounts x component rows, with
     ``A_ @ value == -residual``), ``constraint_labels_`` and ``data_`` (the validated rows).
     """
 
@@ -186,8 +188,6 @@ class PopulationAccounts:
                   "transitions_in", "transitions_out", "closing"):
             if c not in wide.columns:
                 wide[c] = np.nan
-        has_open = wide["opening"].notna()
-        has_close = wide["closing"].notna()
         flows = ["births", "deaths", "immigration", "emigration", "transitions_in",
                  "transitions_out"]
         wide[flows] = wide[flows].fillna(0.0)
@@ -207,17 +207,20 @@ class PopulationAccounts:
         acc_keys = [tuple(r) for r in acc.loc[ok, [*kcols, "group"]].itertuples(index=False)]
         idx = acc.loc[ok, [*kcols, "group"]].reset_index(drop=True)
         idx["_acc"] = np.arange(len(idx))
-        A = np.zeros((len(acc_keys), len(data)))
         rows = np.arange(len(data))
         coef = pd.Series(comp).map(_SIGN).fillna(-1.0).to_numpy(float)  # transition: -1
+        ri, ci, vv = [], [], []
         for gcol, sign in (("group", None), ("to_group", 1.0)):
             look = data[kcols].assign(group=data[gcol].to_numpy(), _row=rows)
             if gcol == "to_group":
                 look = look[comp == "transition"]
             hit = look.merge(idx, on=[*kcols, "group"], how="inner")
             r = hit["_row"].to_numpy()
-            A[hit["_acc"].to_numpy(), r] += coef[r] if sign is None else sign
-        self.A_ = A
+            ri.append(hit["_acc"].to_numpy())
+            ci.append(r)
+            vv.append(coef[r] if sign is None else np.full(len(r), sign))
+        self.A_ = csr_matrix((np.concatenate(vv), (np.concatenate(ri), np.concatenate(ci))),
+                             shape=(len(acc_keys), len(data)))
         self.constraint_labels_ = [_label(kcols, k[:-1], k[-1]) for k in acc_keys]
         self.constraint_keys_ = acc_keys
         return self
@@ -240,28 +243,28 @@ class GLSReconciliation:
     def fit(self, x0, variances, A, labels) -> "GLSReconciliation":
         x0 = np.asarray(x0, float)
         v = np.asarray(variances, float)
-        A = np.asarray(A, float).reshape(-1, x0.size)
+        A = A.tocsr() if issparse(A) else csr_matrix(np.asarray(A, float).reshape(-1, x0.size))
         scale = max(1.0, float(np.abs(x0).max()) if x0.size else 1.0)
         r0 = A @ x0
-        fixed_rows = ~((A != 0) & (v > 0)).any(axis=1)
-        bad = fixed_rows & (np.abs(r0) > self.tol * scale)
+        n_free = abs(A) @ (v > 0).astype(float)
+        bad = (n_free == 0) & (np.abs(r0) > self.tol * scale)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise MiglinkError(f"account {labels[i]} cannot be balanced: all its components "
                                f"are fixed (variance 0) and its residual is {-r0[i]:g}")
         x = x0.copy()
-        # independent blocks: constraints connected through shared variables
-        from scipy.sparse import csr_matrix
-        from scipy.sparse.csgraph import connected_components
-        S = csr_matrix((A != 0).astype(float))
         n_c = A.shape[0]
         if n_c:
-            adj = (S @ S.T)
-            nb, lab = connected_components(adj, directed=False)
-            for b in range(nb):  # per block of accounts, not per person
-                rows = np.flatnonzero(lab == b)
-                cols = np.flatnonzero((A[rows] != 0).any(axis=0))
-                Ab = A[np.ix_(rows, cols)]
+            # independent blocks: constraints connected through shared variables
+            S = (abs(A) > 0).astype(float)
+            nb, lab = connected_components(S @ S.T, directed=False)
+            order = np.argsort(lab, kind="stable")
+            bounds = np.searchsorted(lab[order], np.arange(nb + 1))
+            for b in range(nb):  # per block of accounts (a few rows each), not per person
+                rows = order[bounds[b]:bounds[b + 1]]
+                sub = A[rows]
+                cols = np.unique(sub.indices)
+                Ab = sub[:, cols].toarray()
                 Vb = v[cols]
                 xb = x0[cols].copy()
                 M = (Ab * Vb) @ Ab.T

@@ -154,7 +154,7 @@ def test_gls_is_the_constrained_weighted_least_squares_optimum(seed):
     var = rng.uniform(0.5, 10, len(df))
     var[rng.random(len(df)) < 0.3] = 0.0  # some fixed
     pa = PopulationAccounts().fit(df)
-    A = pa.A_
+    A = pa.A_.toarray()
     try:
         gls = GLSReconciliation().fit(df["value"], var, A, pa.constraint_labels_)
     except MiglinkError as exc:  # only when some account really has nothing free
