@@ -356,7 +356,11 @@ def accounts_command(args) -> int:
                                                                 "adjustment"]
         write_df_csv(out / "reconciled.csv", rec[cols])
     n_bad = int((pa.accounts_["residual"].abs() > 1e-9).sum())
+    neg = "" if rec is None else (
+        f" ({int((rec['reconciled'] < 0).sum())} reconciled values are negative: weighted "
+        f"least squares does not constrain signs; give them smaller variances)"
+        if (rec["reconciled"] < 0).any() else "")
     print(f"accounts: {len(acc)} accounts, {n_bad} with a non-zero residual -> "
-          f"{out / 'accounts.csv'}" + (f"; reconciled -> {out / 'reconciled.csv'}"
+          f"{out / 'accounts.csv'}" + (f"; reconciled -> {out / 'reconciled.csv'}{neg}"
                                        if rec is not None else ""))
     return 0
