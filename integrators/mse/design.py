@@ -122,7 +122,8 @@ class CaptureTable:
         return cls(list(lists), y)
 
     def term_column(self, term: Term) -> np.ndarray:
-        return self.patterns[:, list(term)].all(axis=1)
+        """Boolean mask of the cells on every list of ``term`` (cached per K)."""
+        return _term_column(self.k, term)
 
     def overlap(self, term: Term) -> float:
         """Number of observed persons on every list of ``term``."""
@@ -156,6 +157,18 @@ def patterns(k: int) -> np.ndarray:
         p = np.arange(1, 2 ** k)
         _PATTERNS[k] = ((p[:, None] >> np.arange(k)[None, :]) & 1).astype(np.int8)
     return _PATTERNS[k]
+
+
+_COLUMNS: dict[tuple[int, Term], np.ndarray] = {}
+
+
+def _term_column(k: int, term: Term) -> np.ndarray:
+    col = _COLUMNS.get((k, term))
+    if col is None:
+        col = patterns(k)[:, list(term)].all(axis=1)
+        col.setflags(write=False)
+        _COLUMNS[(k, term)] = col
+    return col
 
 
 def all_pairs(k: int) -> list[Term]:

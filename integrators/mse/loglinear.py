@@ -180,8 +180,17 @@ def split_terms(table: CaptureTable, terms: Model):
     return est, neg, keep
 
 
+def warm_beta(warm: "ModelFit | None", est: Model, k: int) -> np.ndarray | None:
+    """Starting coefficients for ``est`` from a fitted neighbour (0 for new terms)."""
+    if warm is None or not warm.ok:
+        return None
+    w_est = [t for t in warm.terms if t not in warm.neg_inf_terms]
+    coef = dict(zip(w_est, warm.beta[1 + k:]))
+    return np.concatenate([warm.beta[:1 + k], [coef.get(t, 0.0) for t in est]])
+
+
 def fit(table: CaptureTable, terms: Model, *, beta0: np.ndarray | None = None,
-        check: bool = True) -> ModelFit:
+        check: bool = True, warm: "ModelFit | None" = None) -> ModelFit:
     """Fit the hierarchical model ``terms`` (closure of interactions) to ``table``.
 
     Cells containing an empty-overlap term are dropped (term −∞), the Fienberg–Rinaldo check
@@ -191,13 +200,23 @@ def fit(table: CaptureTable, terms: Model, *, beta0: np.ndarray | None = None,
     y = table.counts[keep]
     npar = 1 + table.k + len(terms)
     mf = ModelFit(table, tuple(terms), neg, keep, 0, npar=npar)
-    if rank_deficient(X):
+    # Over all 2^K − 1 observable cells any proper subset of the saturated columns is linearly
+    # independent (the one null vector of the saturated design has no zero entry), so the
+    # rank needs computing only when cells were dropped or the model is saturated.
+    if (not keep.all() or X.shape[1] >= X.shape[0]) and rank_deficient(X):
         mf.code = 2 + (0 if mle_exists(X, y) else 1)
         return mf
+    if beta0 is None and warm is not None:
+        beta0 = warm_beta(warm, est, table.k)
     try:
         beta, mu, cov = irls(X, y, beta0)
     except FitFailed:
         beta = None
+    if beta is None and beta0 is not None:
+        try:
+            beta, mu, cov = irls(X, y, None)
+        except FitFailed:
+            beta = None
     if beta is not None and (y > 0).all():
         mf.beta, mf.mu, mf.cov = beta, mu, cov
         return mf

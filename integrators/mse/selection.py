@@ -55,10 +55,10 @@ class _Tried:
         self.fits: dict[Model, ModelFit] = {}
         self.order: list[ModelFit] = []
 
-    def __call__(self, model: Model, beta0=None) -> ModelFit:
+    def __call__(self, model: Model, warm: ModelFit | None = None) -> ModelFit:
         f = self.fits.get(model)
         if f is None:
-            f = fit(self.table, model, beta0=None)
+            f = fit(self.table, model, warm=warm)
             self.fits[model] = f
             if self.record:
                 self.order.append(f)
@@ -92,7 +92,7 @@ def stepwise(table: CaptureTable, pthresh: float = 0.02, *, record: bool = True)
         for idx in order:
             if pv[idx] >= pthresh:
                 break
-            f = tried(_add(cur.terms, cand[idx]))
+            f = tried(_add(cur.terms, cand[idx]), cur)
             if f.ok:
                 cur, moved = f, True
                 break
@@ -121,7 +121,7 @@ def aic_stepwise(table: CaptureTable, pthresh: float = 0.05, *,
         for pair in all_pairs(table.k):
             if pair in cur.terms:
                 continue
-            f = tried(_add(cur.terms, pair))
+            f = tried(_add(cur.terms, pair), cur)
             if f.ok and (best is None or f.aic < best.aic):
                 best, best_term = f, pair
         if best is None or best.aic >= cur.aic or _wald_p(best, best_term) > pthresh:
@@ -139,7 +139,7 @@ def bic_search(table: CaptureTable, max_order: int = 2, *, record: bool = True) 
     tried = _Tried(table, record)
     best = None
     for model in hierarchical_models(table.k, max_order):
-        f = tried(model)
+        f = tried(model, tried.fits.get(model[:-1]))
         if f.ok and (best is None or f.bic < best.bic):
             best = f
     if best is None:
@@ -167,7 +167,7 @@ def downhill(table: CaptureTable, max_order: int = 2, *, record: bool = True) ->
     while True:
         best = None
         for m in _neighbours(cur.terms, table.k, max_order):
-            f = tried(m)
+            f = tried(m, cur)
             if f.ok and (best is None or f.bic < best.bic):
                 best = f
         if best is None or best.bic >= cur.bic:
