@@ -1053,8 +1053,8 @@ class Report:
 
     _KEY_NAMES = re.compile(r"(^|_)(year|age|month|day|date|rule|id|code|order|level|k)(_|$)")
     #: measures that are differences or rates, not counts of persons: never suppressed
-    _NOT_COUNTS = re.compile(r"residual|adjustment|difference|variance|share|rate|average|"
-                             r"mean|ratio|weight|se$|^df$")
+    _NOT_COUNTS = re.compile(r"(^|_)(residual|adjustment|difference|variance|share|rate|"
+                             r"average|mean|ratio|weight|se|df)(_|$)")
 
     def _generic(self, df: pd.DataFrame, caption: str, collapsed: bool = False) -> Table:
         """A table whose schema the report does not know: integer-valued measure columns are
@@ -1164,8 +1164,10 @@ class Report:
             figs.append(("true size (synthetic)", fmt_int(truth["total"])))
         sec.figures(figs)
         kv = pd.DataFrame([
-            ("method", res.get("method")), ("model (generating class)",
-                                            self._model_name(res.get("model"))),
+            ("method", res.get("method")),
+            ("model (generating class)",
+             "one per stratum (below)" if res.get("strata") and res.get("model") is None
+             else self._model_name(res.get("model"))),
             ("terms set to −∞ (empty overlaps)", ", ".join(res.get("neg_inf_terms") or []) or
              "none"),
             ("standard error", fmt_num(res.get("se"))),
@@ -1233,6 +1235,11 @@ class Report:
                            labels={"ci_low": "interval low", "ci_high": "interval high",
                                    "true_size": "true size"},
                            caption="Estimates by stratum"))
+        if len(strata) <= 6:
+            for r, row in zip(strata, rows):
+                if r.get("models"):
+                    sec.sub(f"Models tried in stratum {row['stratum']}")
+                    self._mse_models(sec, r, row.get("true_size"), row["stratum"])
 
     def _mse_models(self, sec: Section, res: dict, truth, what: str) -> None:
         models = res.get("models") or []

@@ -578,7 +578,9 @@ def test_mse_summary_models_and_truth(built):
 def test_mse_strata(tmp_path):
     con, out, truth = build_run(tmp_path)
     per = [{"lists": ["police", "ngo"], "observed": 100, "estimate": 150.0, "ci_low": 130.0,
-            "ci_high": 180.0, "model": [], "stratum": {"sex": "F"}, "se": 12.0},
+            "ci_high": 180.0, "model": [], "stratum": {"sex": "F"}, "se": 12.0,
+            "models": [{"terms": [], "code": 0, "estimate": 150.0, "se": 12.0},
+                       {"terms": ["police:ngo"], "code": 0, "estimate": 170.0, "se": 30.0}]},
            {"lists": ["police", "ngo"], "observed": 90, "estimate": 120.0, "ci_low": 105.0,
             "ci_high": 140.0, "model": [], "stratum": {"sex": "M"}, "se": 9.0}]
     mse = {"lists": ["police", "ngo"], "observed": 190, "method": "stepwise",
@@ -599,7 +601,13 @@ def test_mse_strata(tmp_path):
         ["150", "130", "140"]
     assert t.loc["total (sum of strata)", ["observed", "estimate", "true size"]].tolist() == \
         ["190", "270", "260"]
-    assert sum(b["kind"] == "chart" for b in sec.blocks) == 1
+    # the strata chart, and the models tried in the one stratum that lists them
+    assert sum(b["kind"] == "chart" for b in sec.blocks) == 2
+    assert [b["text"] for b in sec.blocks if b["kind"] == "h3"] == \
+        ["By stratum", "Models tried in stratum sex = F"]
+    kv = as_frame(next(b["table"] for b in sec.blocks if b["kind"] == "table"))
+    assert dict(zip(kv.iloc[:, 0], kv["value"]))["model (generating class)"] == \
+        "one per stratum (below)"
 
 
 def test_absent_inputs_say_not_run(tmp_path):
@@ -665,7 +673,9 @@ def test_unknown_tables_numbers_as_text_and_flags():
     """A table read back with numbers as text ("<NA>" for a suppressed cell) and a boolean
     flag: numbers are right-aligned and suppressed when small, missing shows as a dash."""
     rep = Report(duckdb.connect(), Path("/nonexistent"))
-    df = pd.DataFrame({"group": ["a", "b"], "immigration": ["<NA>", "17"],
+    df = pd.DataFrame({"group": ["a", "b"], "immigration": ["<NA>", "3"],
+                       "emigration": pd.array([None, 17], dtype="Int64"),
                        "opening": [308, 2], "residual": [0, -3], "suppressed": [True, False]})
     rows = [[c[0] for c in r] for r in rep._generic(df, "x").rows]
-    assert rows == [["a", "–", "308", "0", "yes"], ["b", "17", "<5", "-3", "no"]]
+    # immigration and emigration are counts (the "ratio" inside them is no rate)
+    assert rows == [["a", "–", "–", "308", "0", "yes"], ["b", "<5", "17", "<5", "-3", "no"]]
