@@ -307,7 +307,8 @@ def protect_frame(df: pd.DataFrame, settings: dict, *, by: Sequence[str],
         df = df.drop(columns=[c for c in ("preset_suppressed", "preset_value")
                               if c in df.columns])
     if len(df):
-        groups = df.groupby(list(by), sort=True, dropna=False).indices if by else {(): np.arange(len(df))}
+        groups = (df.groupby(list(by), sort=True, dropna=False).indices if by
+                  else {(): np.arange(len(df))})
         for gkey, idx in groups.items():
             idx = np.sort(idx)
             part = df.iloc[idx]

@@ -52,7 +52,6 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from pathlib import Path
-from typing import Sequence
 
 import duckdb
 import numpy as np
@@ -893,7 +892,8 @@ def _publish(con, df: pd.DataFrame, name: str, out_dir: Path) -> Path:
 
 def build_tables(con, cfg, out_dir) -> list[Path]:
     """Write ``out_dir/tables/*.csv`` (and DuckDB ``table_<name>``): ``stocks``, ``flows``,
-    ``accounts`` (also DuckDB ``accounts``; rule x period x group) and one ``sdg_<name>`` per configured outcome, each under disclosure control
+    ``accounts`` (also DuckDB ``accounts``; rule x period x group) and one ``sdg_<name>``
+    per configured outcome, each under disclosure control
     (``cfg.disclosure``).  Returns the CSV paths."""
     out_dir = Path(out_dir)
     settings = disclosure_settings(cfg)

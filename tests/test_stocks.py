@@ -225,6 +225,10 @@ def test_accounts_balance_from_one_linked_dataset(con):
     assert (fb["opening"], fb["immigration"], fb["emigration"], fb["transitions_out"],
             fb["closing_observed"]) == (3, 1, 1, 1, 2)
     assert a.loc[("12/16", "foreign_born_citizens"), "transitions_in"] == 1
+    comp = account_components(con, cfg())
+    tr = comp[(comp["component"] == "transition") & (comp["rule"] == "12/16")]
+    assert tr[["group", "to_group", "value"]].values.tolist() == [
+        ["foreign_born_foreign_citizens", "foreign_born_citizens", 1.0]]  # person 3
     # 6/12: 6's emigration is decided after t1, and 6 is still resident: closing 3
     assert a.loc[("6/12", "foreign_born_foreign_citizens"), "closing_observed"] == 3
     assert a.loc[("6/12", "foreign_born_foreign_citizens"), "emigration"] == 0
