@@ -212,3 +212,41 @@ def test_strata_refusal_names_the_stratum():
     assert estimate_counts(a, ["b", "c", "d"], terms="b:c")["estimate"] > 0
     with pytest.raises(EstimateDoesNotExist, match="stratum sex=M"):
         estimate_counts(df, ["b", "c", "d"], strata=["sex"], terms="b:c")
+
+
+@given(st.lists(st.integers(0, 3), min_size=15, max_size=15),
+       st.sampled_from([(), ((0, 1),), ((0, 1), (2, 3)), ((0, 1), (1, 2), (0, 2))]))
+@settings(max_examples=60, deadline=None)
+def test_existence_shortcuts_agree_with_the_lp(y, gens):
+    """The cheap exact shortcuts in mle_exists give the LP's answer on sparse tables."""
+    from integrators.mse.design import design
+    from integrators.mse.existence import S_TOL
+    from integrators.mse.loglinear import split_terms
+    from scipy.optimize import linprog
+    t = CaptureTable(["A", "B", "C", "D"], y)
+    if t.n == 0:
+        return
+    est, neg, keep = split_terms(t, closure(gens))
+    A = design(t, est)[keep]
+    n = t.counts[keep]
+    from integrators.mse.existence import mle_exists
+    m, p = A.shape
+    res = linprog(np.r_[np.zeros(m), -1.0], A_ub=np.hstack([-np.eye(m), np.ones((m, 1))]),
+                  b_ub=np.zeros(m), A_eq=np.hstack([A.T, np.zeros((p, 1))]),
+                  b_eq=A.T @ (n / max(n.mean(), 1e-12)), bounds=[(0, None)] * (m + 1),
+                  method="highs")
+    lp = res.status == 0 and -res.fun > S_TOL
+    assert mle_exists(A, n) == lp
+
+
+def test_stepwise_tie_goes_to_first_pair_in_column_order():
+    # exchangeable lists: all three pairs have the same p-value (up to rounding noise)
+    t = CaptureTable.from_dict(["A", "B", "C"], {"100": 50, "010": 50, "001": 50, "110": 30,
+                                                 "101": 30, "011": 30, "111": 1})
+    s = select(t, "stepwise", pthresh=0.99)
+    assert s.tried[1].terms == ((0, 1),)
+
+
+def test_pthresh_validated():
+    with pytest.raises(MiglinkError, match="pthresh"):
+        estimate_table(KOREA, pthresh=2)

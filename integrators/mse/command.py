@@ -88,6 +88,13 @@ def mse_command(args) -> int:
     options = dict(method=args.method or "stepwise", terms=args.terms, pthresh=args.pthresh,
                    max_order=args.max_order, ci=args.ci, ci_level=args.ci_level,
                    bootstrap=args.bootstrap, seed=args.seed)
+    if (args.method == "bic") and not args.terms:
+        from .design import count_hierarchical_models
+        from .selection import MAX_MODELS
+        n_models = count_hierarchical_models(len(lists), args.max_order, MAX_MODELS)
+        if n_models and n_models > 1000:
+            print(f"mse: bic over {n_models:,} hierarchical models"
+                  f"{' per stratum' if args.strata else ''}…", file=sys.stderr)
     if args.ci == "bca":
         print(f"mse: bootstrap, {args.bootstrap} replicates with the selection repeated…",
               file=sys.stderr)

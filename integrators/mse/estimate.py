@@ -60,6 +60,8 @@ class MSEstimator:
             raise MiglinkError(f"--ci-level must be between 0 and 1, got {ci_level}")
         if max_order < 1:
             raise MiglinkError(f"--max-order must be at least 1, got {max_order}")
+        if pthresh is not None and not 0 < pthresh < 1:
+            raise MiglinkError(f"--pthresh must be between 0 and 1, got {pthresh}")
         if bootstrap < 10:
             raise MiglinkError(f"--bootstrap must be at least 10, got {bootstrap}")
         self.method = "fixed" if terms is not None else (method or "stepwise")

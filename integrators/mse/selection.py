@@ -87,7 +87,8 @@ def stepwise(table: CaptureTable, pthresh: float = 0.02, *, record: bool = True)
         lam = mu_full @ C
         nst = table.counts @ C
         pv = list(np.minimum(stats.poisson.cdf(nst, lam), stats.poisson.sf(nst - 1, lam)))
-        order = np.argsort(np.asarray(pv), kind="stable")
+        # equal p-values up to rounding noise are ties: the first pair in column order wins
+        order = np.argsort(np.round(np.asarray(pv), 12), kind="stable")
         moved = False
         for idx in order:
             if pv[idx] >= pthresh:
