@@ -44,7 +44,11 @@ groups of ``cfg.tables['country_groups']``: {group: [ISO3, ...]}, any other coun
 ``unknown``); ``sex`` is F, M, X, ``unknown`` or ``total``.  Age is in completed years at
 the reference date (at the counting date for flows).  Disclosure control
 (integrators.disclosure) protects each population's cells jointly, with every additive
-relation between them (sex totals, category totals, nested age groups).
+relation between them (sex totals, category totals, nested age groups); the accounts
+publish their opening and closing stocks exactly as the stocks table does.  Not modelled:
+relations *between* populations (e.g. resident = native-born + foreign-born + unknown
+birthplace), so a cell suppressed in one population can be bounded from two others;
+configure coarser groups or use ``method: round`` where that matters.
 """
 
 from __future__ import annotations
