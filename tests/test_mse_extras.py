@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -35,6 +37,13 @@ def test_lcmcr_through_histories_api():
     r = estimate_from_histories(df, ["a", "b", "c"], method="lcmcr",
                                 lcmcr_options={"burnin": 300, "samples": 600})
     assert r["ci_method"] == "posterior" and r["ci_low"] < r["estimate"] < r["ci_high"]
+    json.dumps(r, allow_nan=False)
+    df["sex"] = np.where(np.arange(len(df)) % 2 == 0, "F", "M")
+    rs = estimate_from_histories(df, ["a", "b", "c"], strata=["sex"], method="lcmcr",
+                                 lcmcr_options={"burnin": 200, "samples": 400})
+    assert [s["stratum"] for s in rs["strata"]] == [{"sex": "F"}, {"sex": "M"}]
+    assert rs["ci_low"] < rs["estimate"] < rs["ci_high"]
+    json.dumps(rs, allow_nan=False)
 
 
 def _linked(N=1500, seed=4, pmin=0.97):
@@ -70,6 +79,7 @@ def test_linkage_aware_widens_and_certain_links_do_not():
     assert r2["ci_high"] - r2["ci_low"] > (r2["linkage"]["ci_high_given_linkage"]
                                            - r2["linkage"]["ci_low_given_linkage"])
     assert r2["ci_method"] == "profile+linkage"
+    json.dumps(r2, allow_nan=False)
 
 
 def test_chart_is_svg_with_every_model():
