@@ -706,7 +706,7 @@ class Report:
                "provisional")
         sec.table(df_table(st.astype({"rule": str}), counts=cnt, supp=self.supp,
                            labels={"reference_date": "reference date"},
-                           caption="Stocks by rule and reference date"))
+                           caption="Stocks by rule and reference date", collapsed=len(st) > 30))
         self._flows(sec, rules)
         self._pyramid_and_groups(sec, rules)
         self._residence_truth(sec, rules)
@@ -755,6 +755,7 @@ class Report:
                            labels={"net_migration": "net migration",
                                    "returning_citizens": "returning citizens",
                                    "returning_native_born": "returning native-born"},
+                           collapsed=len(f) > 30,
                            caption="Migration flows by rule and year (UN Annex I: immigration, "
                                    "emigration, returning citizens, returning native-born)",
                            note="Net migration is computed from the unsuppressed counts."))
@@ -846,6 +847,7 @@ class Report:
         sec.table(df_table(sp, counts=cnt, supp=self.supp,
                            labels={c: c.replace("_born", "-born").replace("_", " ")
                                    for c in sp.columns},
+                           collapsed=len(sp) > 30,
                            caption="Resident population by place of birth and citizenship "
                                    "(the four subpopulations of the UN framework)",
                            note="Native-born: born in the country of measurement; citizen: "
@@ -905,6 +907,7 @@ class Report:
                                    "estimated_residents": "estimated residents",
                                    "reference_date": "reference date"},
                            caption="Residence status against the synthetic truth",
+                           collapsed=len(acc) > 30,
                            note="Same status: share of true person × reference date × rule "
                                 "whose status in this run (of the linked person holding most "
                                 "of the true person's records) equals the true status; a true "

@@ -17,9 +17,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hst
 
 from integrators import charts
-from integrators.report import SECTIONS, Report, Section, Suppressor, write_report
+from integrators.report import SECTIONS, Report, Section, Suppressor, df_table, write_report
 
 # Distinctive personal values planted in every table: none may reach the HTML.
 SECRET_GIVEN = "Zebulonqx"
@@ -679,3 +681,23 @@ def test_unknown_tables_numbers_as_text_and_flags():
     rows = [[c[0] for c in r] for r in rep._generic(df, "x").rows]
     # immigration and emigration are counts (the "ratio" inside them is no rate)
     assert rows == [["a", "–", "–", "308", "0", "yes"], ["b", "<5", "17", "<5", "-3", "no"]]
+
+
+@settings(max_examples=60, deadline=None)
+@given(hst.lists(hst.tuples(hst.integers(0, 40), hst.integers(0, 10_000)), min_size=1,
+                 max_size=30), hst.integers(1, 12))
+def test_no_small_count_is_ever_shown(rows, threshold):
+    """Invariant of the page's disclosure control: a count of persons shown as a number is 0
+    or at least the threshold, and a group's measure is shown only when its count is."""
+    supp = Suppressor(threshold)
+    df = pd.DataFrame(rows, columns=["persons", "person_days"])
+    shown = supp.dependents(df, "persons", ("person_days",))
+    t = df_table(shown, counts=("persons",), numbers=("person_days",), supp=supp)
+    for (persons, days), row in zip(rows, t.rows):
+        text, cls = row[0]
+        if 0 < persons < threshold:
+            assert text == f"<{threshold}" and "supp" in cls
+            assert row[1][0] == "supp."
+        else:
+            assert int(text.replace(",", "")) == persons
+            assert int(row[1][0].replace(",", "")) == days
