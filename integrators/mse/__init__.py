@@ -9,6 +9,7 @@ Public API (imported lazily):
 - ``MSEstimator``, ``CaptureTable``, ``LCMCR``, ``TwoListEstimate``
 - ``linkage_aware_estimate(records, pairs, lists, draws=100, ...)``
 - ``mse_chart_svg(result) -> str``
+- ``closedp_table(table)`` (Rcapture closedp.t heterogeneity models M0, Mt, Mh, Mth)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ _EXPORTS = {
     "LCMCR": ".lcmcr", "TwoListEstimate": ".twolist",
     "linkage_aware_estimate": ".linkage_aware", "mse_chart_svg": ".chart",
     "counts_from_histories": ".histories", "histories_from_clusters": ".histories",
+    "closedp_table": ".heterogeneity",
 }
 
 __all__ = sorted(_EXPORTS)
