@@ -72,8 +72,9 @@ def residence_scores(out_dir: Path, truth_dir: Path) -> dict | None:
 
 def residence_scores_true_ids(db_path: Path, cfg, truth_dir: Path) -> dict | None:
     """Status accuracy of the classifier alone: the run's sources keyed by the true ids."""
-    if not (db_path.exists() and (truth_dir / "residence.parquet").exists()):
-        return None
+    if not (db_path.exists() and (truth_dir / "residence.parquet").exists()
+            and (db_path.parent / "residence.parquet").exists()):
+        return None  # the run stopped before the residence step
     from integrators.micro import integrate
     from integrators.residence import classify
 
@@ -89,7 +90,8 @@ def residence_scores_true_ids(db_path: Path, cfg, truth_dir: Path) -> dict | Non
                 SELECT r.source, r.record_id, i.person_id FROM run.records r
                 JOIN ids i USING (source, record_id);
             CREATE TABLE events AS
-                SELECT e.* EXCLUDE (person_id), i.person_id FROM run.events e
+                SELECT e.*, i.person_id
+                FROM (SELECT COLUMNS(lambda c: c <> 'person_id') FROM run.events) e
                 JOIN ids i USING (source, record_id)
                 ORDER BY i.person_id, e.event_date, e.event_seq;
         """)

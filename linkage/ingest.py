@@ -192,6 +192,7 @@ RECORD_COLUMNS: tuple[tuple[str, str], ...] = (
        else "VARCHAR") for f in schema.PERSON_FIELDS),
     ("crossing_date", "DATE"), ("valid_from", "DATE"), ("valid_to", "DATE"),
     ("census_date", "DATE"), ("registration_date", "DATE"), ("deregistration_date", "DATE"),
+    ("death_date", "DATE"), ("naturalisation_date", "DATE"),
     ("direction", "VARCHAR"), ("port", "VARCHAR"), ("purpose", "VARCHAR"),
     ("visa_category", "VARCHAR"), ("year_of_arrival", "INTEGER"),
 )
@@ -211,7 +212,8 @@ _EVENTS: dict[str, tuple[tuple[str, str], ...]] = {
     "border": (("'crossing_' || direction", "crossing_date"),),
     "visa": (("'visa_start'", "valid_from"), ("'visa_end'", "valid_to")),
     "register": (("'register_in'", "registration_date"),
-                 ("'register_out'", "deregistration_date")),
+                 ("'register_out'", "deregistration_date"),
+                 ("'death'", "death_date"), ("'naturalisation'", "naturalisation_date")),
     "census": (("'census'", "census_date"),),
     "generic": (),
 }

@@ -17,7 +17,8 @@ EVENT_FIELDS: dict[str, tuple[str, ...]] = {
     "border": ("crossing_date", "direction", "port", "purpose"),
     "visa": ("visa_category", "valid_from", "valid_to", "purpose"),
     "census": ("census_date", "year_of_arrival"),
-    "register": ("registration_date", "deregistration_date"),
+    "register": ("registration_date", "deregistration_date", "death_date",
+                 "naturalisation_date"),
     "generic": (),
 }
 
@@ -26,7 +27,7 @@ KINDS: tuple[str, ...] = tuple(EVENT_FIELDS)
 #: Fields that hold dates (parsed with the source's ``date_format``).
 DATE_FIELDS: frozenset[str] = frozenset({
     "birth_date", "crossing_date", "valid_from", "valid_to", "census_date",
-    "registration_date", "deregistration_date",
+    "registration_date", "deregistration_date", "death_date", "naturalisation_date",
 })
 #: Fields that hold whole numbers.
 INT_FIELDS: frozenset[str] = frozenset({"birth_year", "year_of_arrival"})
@@ -54,7 +55,7 @@ EVENT_TYPES: dict[str, tuple[str, ...]] = {
     "border": ("crossing_in", "crossing_out"),
     "visa": ("visa_start", "visa_end"),
     "census": ("census",),
-    "register": ("register_in", "register_out"),
+    "register": ("register_in", "register_out", "death", "naturalisation"),
     "generic": (),
 }
 
