@@ -223,14 +223,20 @@ def default_blocking_rules(comparisons: set[str]) -> list[str]:
 
 
 def default_em_rules(comparisons: set[str]) -> list[str]:
-    """EM sessions: each blocks on one field group so the others are trained."""
+    """EM sessions: each blocks on one field group so the others are trained.
+
+    With a document number, birth dates are trained on pairs sharing a document only:
+    name-blocked pairs hold many namesakes (common names), and EM then absorbs some of
+    them into the match class, inflating m of "birth dates differ" (measured on the
+    synthetic world: 12% instead of ~1%, five times more false links).
+    """
     rules = []
     if "birth_date" in comparisons:
         rules.append("l.birth_y = r.birth_y AND l.birth_m = r.birth_m AND l.birth_d = r.birth_d")
-    if "given_name" in comparisons:
-        rules.append("l.family_nysiis = r.family_nysiis AND l.given_nysiis = r.given_nysiis")
     if "document_number" in comparisons:
         rules.append("l.doc = r.doc")
+    elif "given_name" in comparisons:
+        rules.append("l.family_nysiis = r.family_nysiis AND l.given_nysiis = r.given_nysiis")
     if "postcode" in comparisons and len(rules) < 2:
         rules.append("l.postcode_std = r.postcode_std")
     return rules
