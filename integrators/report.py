@@ -532,7 +532,8 @@ class Report:
                      f"(prior match weight {fmt_num(math.log2(lam / (1 - lam)))}). Each "
                      "comparison level adds its match weight log2(m/u) to the prior; m is the "
                      "probability of the level among true matches, u among non-matches "
-                     "(Fellegi & Sunter 1969, estimated by EM as in Splink).")
+                     "(the Fellegi-Sunter model, estimated by EM as in Splink; methodology "
+                     "section 2).")
         if model.get("trained") is False:
             sec.add("notrun", what="Training",
                     why="the model was not trained on these data (too few records); prior "
@@ -1135,7 +1136,7 @@ class Report:
         if rec is not None:
             sec.sub("Reconciled accounts")
             sec.para("Weighted least-squares adjustment minimising Σ (x − x₀)² / variance "
-                     "subject to every residual being zero (Stone, Champernowne & Meade 1942).")
+                     "subject to every residual being zero (methodology section 6).")
             sec.table(self._generic(rec, "Reconciled components"))
 
     # -- 6. MSE -------------------------------------------------------------------------------
@@ -1153,8 +1154,8 @@ class Report:
         if tp is not None:
             truth = json.loads(tp.read_text(encoding="utf-8"))
         sec.para("Size of the hard-to-count population from the overlaps of the lists, by "
-                 "log-linear Poisson models of the capture patterns (Fienberg 1972; Cormack "
-                 "1989; Chan, Silverman & Vincent 2021). The estimate is the observed number "
+                 "log-linear Poisson models of the capture patterns (methodology section 7, "
+                 "with the references). The estimate is the observed number "
                  "plus the fitted count of the unobserved pattern.")
         lists = res.get("lists") or []
         level = res.get("ci_level", 0.95)
