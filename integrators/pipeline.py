@@ -156,12 +156,18 @@ class Run:
         from integrators.residence import classify
 
         res = self.cfg.residence
+        if not res.reference_dates:
+            res.reference_dates = default_reference_dates(self.con, res.observed_until)
+            _say("residence: no reference_dates configured; using 31 December of each year: "
+                 + ", ".join(str(d) for d in res.reference_dates))
         classify(self.con, res.rules, res.reference_dates, res.observed_until)
 
     def step_mobility(self) -> None:
         from integrators.mobility import classify_mobility
+        from integrators.mobility_tables import build_mobility_tables
 
         classify_mobility(self.con, self.cfg)
+        build_mobility_tables(self.con, self.cfg, self.out_dir)
 
     def step_tables(self) -> None:
         from integrators.stocks import build_tables
@@ -221,6 +227,23 @@ class Run:
                         GROUP BY ALL ORDER BY ALL""").fetchall()
             out["flows"] = [{"rule": r, "event": e, "count": n} for r, e, n in rows]
         return out
+
+
+def default_reference_dates(con, observed_until=None) -> list[dt.date]:
+    """31 December of every year whose whole window the crossings cover.
+
+    The first year with a full 12-month window after the first crossing, up to the last
+    31 December on or before ``observed_until`` (default: the last crossing).
+    """
+    first, last = con.execute("SELECT min(crossing_date), max(crossing_date) "
+                              "FROM crossings").fetchone()
+    if first is None:
+        raise MiglinkError("no crossings to classify: give residence.reference_dates in the "
+                           "config")
+    end = observed_until or last
+    years = range(first.year + 1, end.year + (1 if (end.month, end.day) == (12, 31) else 0))
+    dates = [dt.date(y, 12, 31) for y in years]
+    return dates or [dt.date(end.year, end.month, end.day)]
 
 
 def capture_histories(con, lists: list[str], strata: list[str] | None = None):

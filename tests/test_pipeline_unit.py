@@ -62,3 +62,36 @@ def test_cli_prints_one_line_error_without_traceback(tmp_path, capsys):
     assert err.startswith("miglink: error: ") and err.count("\n") == 1
     assert "nope.yaml" in err
     assert not (tmp_path / "o" / "miglink.duckdb").exists()
+
+
+def test_default_reference_dates_cover_whole_years():
+    import datetime as dt
+
+    from integrators.pipeline import default_reference_dates
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE crossings AS SELECT * FROM (VALUES "
+                "(DATE '2018-03-02'), (DATE '2021-07-01')) t(crossing_date)")
+    # first full 12-month window after 2018-03-02 ends 2019-12-31; 2021 is not over yet
+    assert default_reference_dates(con) == [dt.date(2019, 12, 31), dt.date(2020, 12, 31)]
+    assert default_reference_dates(con, dt.date(2021, 12, 31))[-1] == dt.date(2021, 12, 31)
+
+
+def test_mobility_tables_withhold_every_measure_of_small_cells(tmp_path):
+    from integrators.mobility_tables import build_mobility_tables
+
+    con = duckdb.connect()
+    # 2 seasonal workers (under the threshold 5) and 6 circular movers in 2023
+    con.execute("""CREATE TABLE mobility AS SELECT * FROM (VALUES
+        (1, 2023, 'seasonal_worker', 1, 150, 151), (2, 2023, 'seasonal_worker', 1, 140, 141),
+        (3, 2023, 'circular', 3, 20, 23), (4, 2023, 'circular', 2, 10, 12),
+        (5, 2023, 'circular', 2, 12, 14), (6, 2023, 'circular', 4, 30, 34),
+        (7, 2023, 'circular', 2, 9, 11), (8, 2023, 'circular', 2, 8, 10))
+        t(person_id, year, mobility_type, trips, person_days, days_touched)""")
+    build_mobility_tables(con, {"threshold": 5}, tmp_path)
+    t = pd.read_csv(tmp_path / "tables" / "mobility.csv")
+    seasonal = t[t.mobility_type == "seasonal_worker"]
+    assert seasonal["suppressed"].all() and seasonal["value"].isna().all()
+    circ = t[t.mobility_type == "circular"].set_index("measure")["value"]
+    assert circ.to_dict() == {"persons": 6, "trips": 15, "person_days": 89,
+                              "days_touched": 104}
