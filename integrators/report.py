@@ -241,6 +241,7 @@ class Report:
         self.supp = Suppressor(5 if th is None else th)
         self.country = getattr(cfg, "country", None)
         self.sections: list[Section] = []
+        self.summary: list[tuple[str, str]] = []
         self.html: str | None = None
         self._tables = {r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables "
@@ -285,8 +286,60 @@ class Report:
                 sec.status = NOT_RUN
                 sec.missing("This section", "its inputs are absent from this run")
             self.sections.append(sec)
+        try:
+            self.summary = self._summary()
+        except Exception as exc:  # the headline figures are a convenience, never fatal
+            warnings.warn(f"report summary failed: {exc!r}", stacklevel=2)
+            self.summary = []
         self.html = self._render()
         return self
+
+    def _summary(self) -> list[tuple[str, str]]:
+        """Headline figures for the top of the page (each only when its table exists)."""
+        out = []
+        if self.has("clusters"):
+            n = self.con.execute("SELECT count(DISTINCT person_id) FROM clusters").fetchone()[0]
+            out.append(("persons linked", fmt_int(n)))
+        if self.has("residence"):
+            rules = self._rules([r[0] for r in self.con.execute(
+                "SELECT DISTINCT rule FROM residence").fetchall()])
+            if rules:
+                rule = rules[0]
+                ref, res, tmp = self.con.execute(
+                    "SELECT reference_date, count(*) FILTER (WHERE resident), "
+                    "count(*) FILTER (WHERE status = 'temporary_present') FROM residence "
+                    "WHERE rule = ? AND reference_date = (SELECT max(reference_date) "
+                    "FROM residence WHERE rule = ?) GROUP BY reference_date",
+                    [rule, rule]).fetchone() or (None, None, None)
+                if ref is not None:
+                    d = pd.Timestamp(ref).strftime("%Y-%m-%d")
+                    out.append((f"residents on {d} ({rule})", self.supp.cell(res)[0]))
+                    out.append((f"temporary present on {d}", self.supp.cell(tmp)[0]))
+                if self.has("migration_events"):
+                    mc = set(self.cols("migration_events"))
+                    when = ("CASE WHEN rule = '12/16' OR decided_on IS NULL THEN event_date "
+                            "ELSE decided_on END" if "decided_on" in mc else "event_date")
+                    row = self.con.execute(f"""
+                        WITH e AS (SELECT event, year({when}) AS y FROM migration_events
+                                   WHERE rule = ?)
+                        SELECT y, count(*) FILTER (WHERE event = 'immigration'),
+                               count(*) FILTER (WHERE event = 'emigration')
+                        FROM e WHERE y = (SELECT max(y) FROM e WHERE y <= ?)
+                        GROUP BY y""", [rule, pd.Timestamp(ref).year if ref is not None
+                                        else 9999]).fetchone()
+                    if row:
+                        out.append((f"immigration {row[0]} ({rule})", self.supp.cell(row[1])[0]))
+                        out.append((f"emigration {row[0]} ({rule})", self.supp.cell(row[2])[0]))
+        p = self.out_dir / "mse.json"
+        if p.exists():
+            try:
+                m = json.loads(p.read_text(encoding="utf-8"))
+                out.append(("hidden population (MSE)",
+                            f"{fmt_int(m.get('estimate'))} ({fmt_int(m.get('ci_low'))}–"
+                            f"{fmt_int(m.get('ci_high'))})"))
+            except (ValueError, OSError, AttributeError):
+                pass
+        return out
 
     # -- 1. inputs ----------------------------------------------------------------------------
     def _inputs(self, sec: Section) -> None:
@@ -1366,6 +1419,7 @@ class Report:
         except Exception:  # pragma: no cover - not installed
             ver = "unknown"
         return tpl.render(title=title, meta=meta, sections=self.sections, version=ver,
+                          summary=self.summary,
                           threshold=self.supp.threshold, suppressed=self.supp.used,
                           truth=self.truth_dir is not None)
 

@@ -701,3 +701,14 @@ def test_no_small_count_is_ever_shown(rows, threshold):
         else:
             assert int(text.replace(",", "")) == persons
             assert int(row[1][0].replace(",", "")) == days
+
+
+def test_key_figures_at_the_top(built):
+    rep, _ = built
+    s = dict(rep.summary)
+    assert s["persons linked"] == "59"
+    assert s["residents on 2023-12-31 (12/16)"] == "40"
+    assert s["temporary present on 2023-12-31"] == "9"
+    # 12/16 events are counted by event_date: 2023 holds 7 immigrations and 2 emigrations
+    assert s["immigration 2023 (12/16)"] == "7" and s["emigration 2023 (12/16)"] == "<5"
+    assert s["hidden population (MSE)"] == "512 (441–604)"
