@@ -245,3 +245,22 @@ def test_row_order_does_not_change_persons(linked, tmp_path):
     a = con0.execute("SELECT * FROM clusters ORDER BY source, record_id").df()
     b = con.execute("SELECT * FROM clusters ORDER BY source, record_id").df()
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_recordlinkage_engine_gives_the_same_outputs(linked, tmp_path):
+    con0, _, _, _ = linked
+    con = duckdb.connect()
+    df = _frame()
+    make_records(con, df.drop(columns="true_id"))
+    s = link(con, {"linkage": {"engine": "recordlinkage"}}, tmp_path, seed=1)
+    assert s["engine"] == "recordlinkage"
+    for t in ("clusters", "links"):
+        assert con.execute(f"SELECT * FROM {t} LIMIT 0").df().columns.tolist() == \
+            con0.execute(f"SELECT * FROM {t} LIMIT 0").df().columns.tolist()
+    got = con.execute("SELECT * FROM clusters").df().merge(df, on=["source", "record_id"])
+    # unsupervised ECM on 30 records: every true person is kept together (recall 1) ...
+    assert (got.groupby("true_id")["person_id"].nunique() == 1).all()
+    # ... and the siblings sharing family name and address stay apart
+    sib = got[got.true_id.isin(["ali", "sara", "reza"])]["person_id"]
+    assert sib.nunique() == 3
+    assert (tmp_path / "linkage/parameters.json").exists()
