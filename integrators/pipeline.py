@@ -295,12 +295,16 @@ def print_summary(summary: dict, out_dir: Path) -> None:
     if "persons" in summary:
         lines.append(f"  records: {summary.get('records', 0):,}  persons: "
                      f"{summary['persons']:,}")
-    for r in summary.get("residents", [])[-3:]:
-        lines.append(f"  residents {r['rule']} at {r['reference_date']}: {r['residents']:,}")
-    flows = summary.get("flows", [])
-    if flows:
-        lines.append("  flows: " + ", ".join(f"{f['event']} ({f['rule']}) {f['count']:,}"
-                                             for f in flows))
+    latest: dict[str, dict] = {}
+    for r in summary.get("residents", []):  # sorted by rule, then date: keep each rule's last
+        latest[r["rule"]] = r
+    for rule, r in latest.items():
+        lines.append(f"  residents ({rule}) at {r['reference_date']}: {r['residents']:,}")
+    by_rule: dict[str, list[str]] = {}
+    for f in summary.get("flows", []):
+        by_rule.setdefault(f["rule"], []).append(f"{f['event']} {f['count']:,}")
+    for rule, parts in by_rule.items():
+        lines.append(f"  migration events ({rule}), whole period: " + ", ".join(parts))
     mse = summary.get("mse")
     if isinstance(mse, dict) and mse.get("estimate") is not None:
         lo, hi = mse.get("ci_low"), mse.get("ci_high")
