@@ -736,6 +736,9 @@ class Report:
                    count(*) FILTER (WHERE status = 'provisional' OR status IS NULL)
                        AS provisional
             FROM residence GROUP BY ALL ORDER BY ALL""")
+        if not len(st):
+            sec.para("The residence table is empty: no person was classified.")
+            return
         rules = self._rules(st["rule"].unique())
         st["rule"] = pd.Categorical(st["rule"], rules, ordered=True)
         st = st.sort_values(["rule", "reference_date"])
@@ -1052,7 +1055,9 @@ class Report:
         sp = self._table_or_csv("service_population")
         if sp is not None:
             part = True
-            if {"year", "visa_category", "average_daily"} <= set(sp.columns):
+            if not len(sp):
+                sec.para("The service population table is empty.")
+            elif {"year", "visa_category", "average_daily"} <= set(sp.columns):
                 sec.para("Everyone present, by visa category (residents as one category): the "
                          "average daily service population is person-days divided by the days "
                          "in the year (RESIDENCE.md, person-days).")
@@ -1063,8 +1068,10 @@ class Report:
                                       note="Categories with fewer persons than the disclosure "
                                            "threshold are not shown (supp.); the total "
                                            "includes them."))
-            sec.table(self._generic(sp, "Service population: every figure (person-days, days "
-                                        "touched, persons, average daily)", collapsed=True))
+            if len(sp):
+                sec.table(self._generic(sp, "Service population: every figure (person-days, "
+                                            "days touched, persons, average daily)",
+                                        collapsed=True))
         else:
             sec.missing("Service population", "no service_population table in this run")
         if not part:

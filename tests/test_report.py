@@ -712,3 +712,16 @@ def test_key_figures_at_the_top(built):
     # 12/16 events are counted by event_date: 2023 holds 7 immigrations and 2 emigrations
     assert s["immigration 2023 (12/16)"] == "7" and s["emigration 2023 (12/16)"] == "<5"
     assert s["hidden population (MSE)"] == "512 (441–604)"
+
+
+def test_empty_tables_do_not_fail(tmp_path):
+    """Every table present but with no rows (e.g. a source with only a header line)."""
+    con, out, truth = build_run(tmp_path)
+    for (t,) in con.execute("SELECT table_name FROM information_schema.tables "
+                            "WHERE table_type = 'BASE TABLE'").fetchall():
+        con.execute(f'DELETE FROM "{t}"')
+    import warnings as w
+    with w.catch_warnings():
+        w.simplefilter("error")  # a failing section would warn
+        rep = Report(con, out, cfg_for(tmp_path), truth).build()
+    assert "failed" not in {s.status for s in rep.sections}
