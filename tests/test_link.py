@@ -264,3 +264,30 @@ def test_recordlinkage_engine_gives_the_same_outputs(linked, tmp_path):
     sib = got[got.true_id.isin(["ali", "sara", "reza"])]["person_id"]
     assert sib.nunique() == 3
     assert (tmp_path / "linkage/parameters.json").exists()
+
+
+def test_config_overrides_reach_the_model(tmp_path):
+    con = duckdb.connect()
+    make_records(con, _frame().drop(columns="true_id"))
+    sex_exact = {"comparison_levels": [
+        {"sql_condition": "sex_l IS NULL OR sex_r IS NULL", "is_null_level": True},
+        {"sql_condition": "sex_l = sex_r", "label_for_charts": "same sex",
+         "m_probability": 0.99, "u_probability": 0.5},
+        {"sql_condition": "ELSE", "label_for_charts": "other", "m_probability": 0.01,
+         "u_probability": 0.5}]}
+    s = link(con, {"linkage": {
+        "comparisons": {"address": None, "sex": sex_exact},
+        "blocking_rules": ["l.name_key = r.name_key", "l.doc = r.doc"],
+        "pre_group": False}}, tmp_path)
+    params = json.loads((tmp_path / "linkage/parameters.json").read_text())
+    names = [c["name"] for c in params["comparisons"]]
+    assert "address" not in names
+    sex = next(c for c in params["comparisons"] if c["name"] == "sex")
+    assert [lv["label"] for lv in sex["levels"]] == ["same sex", "other"]
+    assert s["blocking_rules"] == ["l.name_key = r.name_key", "l.doc = r.doc"]
+    assert s["n_representatives"] == s["n_records"]
+    # only exact name keys or documents are compared now: Zhang/Chang cannot meet
+    p = dict(con.execute("SELECT source || record_id, person_id FROM clusters").fetchall())
+    assert p["visav3"] != p["censusc3"] and p["visav4"] == p["censusc4"]
+    with pytest.raises(MiglinkError, match="comparisons.sex"):
+        link(con, {"linkage": {"comparisons": {"sex": "exact"}}}, tmp_path)
