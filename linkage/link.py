@@ -61,6 +61,9 @@ def linkage_settings(config) -> tuple[dict, int | None, Path | None]:
         raise MiglinkError(f"linkage.engine: {out['engine']!r} is not splink or recordlinkage")
     if out["backend"] not in ("duckdb", "spark"):
         raise MiglinkError(f"linkage.backend: {out['backend']!r} is not duckdb or spark")
+    if out["engine"] == "recordlinkage" and out["backend"] == "spark":
+        raise MiglinkError("linkage: engine recordlinkage runs in memory; backend spark needs "
+                           "engine splink")
     t = out["threshold"]
     if not isinstance(t, (int, float)) or not 0 < float(t) < 1:
         raise MiglinkError(f"linkage.threshold: {t!r} is not a probability in (0, 1)")

@@ -233,6 +233,8 @@ def test_bad_linkage_config_is_a_one_line_error(tmp_path):
         link(con, {"linkage": {"threshold": 1.5}}, tmp_path)
     with pytest.raises(MiglinkError, match="engine"):
         link(con, {"linkage": {"engine": "magic"}}, tmp_path)
+    with pytest.raises(MiglinkError, match="in memory"):
+        link(con, {"linkage": {"engine": "recordlinkage", "backend": "spark"}}, tmp_path)
     with pytest.raises(MiglinkError, match="unknown key"):
         link(con, {"linkage": {"treshold": 0.5}}, tmp_path)
 
