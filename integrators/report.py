@@ -764,10 +764,47 @@ class Report:
         sec.table(df_table(st.astype({"rule": str}), counts=cnt, supp=self.supp,
                            labels={"reference_date": "reference date"},
                            caption="Stocks by rule and reference date", collapsed=len(st) > 30))
+        self._stays(sec)
         self._flows(sec, rules)
         self._pyramid_and_groups(sec, rules)
         self._residence_truth(sec, rules)
         self._flows_truth(sec, rules)
+
+    #: how a stay's start or end was established (integrators/micro.py, stays repairs)
+    STAY_EVIDENCE = {
+        None: "observed crossing", "imputed_crossing": "imputed crossing (midpoint of a gap)",
+        "open": "still present at the end of the data", "data_start": "start of the data",
+        "register": "register entry", "deregistration": "register exit", "visa": "visa start",
+        "census": "census", "birth": "birth", "death": "death",
+    }
+
+    def _stays(self, sec: Section) -> None:
+        """How the periods of presence were established: observed crossings, or repairs."""
+        cols = set(self.cols("stays"))
+        if not {"start_repair", "end_repair"} <= cols:
+            return
+        d = self.df("""
+            SELECT 'start' AS side, start_repair AS how, count(*) AS stays FROM stays GROUP BY ALL
+            UNION ALL
+            SELECT 'end', end_repair, count(*) FROM stays GROUP BY ALL""")
+        if not len(d):
+            return
+        d["how"] = d["how"].where(d["how"].notna(), None)
+        d["evidence"] = [self.STAY_EVIDENCE.get(h, str(h).replace("_", " ")) for h in d["how"]]
+        piv = d.pivot_table(index="evidence", columns="side", values="stays", aggfunc="sum",
+                            fill_value=0).reindex(columns=["start", "end"], fill_value=0)
+        order = list(dict.fromkeys(self.STAY_EVIDENCE.values()))
+        piv = piv.reindex(sorted(piv.index, key=lambda e: (order.index(e) if e in order
+                                                            else len(order), e)))
+        total = int(d.loc[d["side"] == "start", "stays"].sum())
+        piv = piv.reset_index().rename(columns={"start": "start of stay", "end": "end of stay"})
+        sec.sub("Periods of presence")
+        sec.para(f"{fmt_int(total)} stays (periods of presence) were built from the crossings. "
+                 "Where a crossing is missing, micro-integration completes the stay from the "
+                 "other sources (RESIDENCE.md); the more stays rest on repairs, the more the "
+                 "residence statuses depend on them.")
+        sec.table(df_table(piv, counts=("start of stay", "end of stay"), supp=self.supp,
+                           caption="How the start and the end of each stay were established"))
 
     def _flows(self, sec: Section, rules: list[str]) -> None:
         sec.sub("Flows: immigration and emigration")

@@ -141,6 +141,13 @@ def build_run(tmp_path: Path) -> tuple[duckdb.DuckDBPyConnection, Path, Path]:
                          "detail": [f"{SECRET_GIVEN}"] * 9, "chosen": ["F"] * 9})
     con.register("_conf", conf)
     con.execute("CREATE TABLE person_conflicts AS SELECT * FROM _conf")
+    # stays: 8 fully observed, 6 open at the end of the data, 2 starting with an imputed
+    # crossing (one of them also open)
+    stays = pd.DataFrame({"person_id": range(1, 17),
+                          "start_repair": [None] * 14 + ["imputed_crossing"] * 2,
+                          "end_repair": [None] * 8 + ["open"] * 6 + [None, "open"]})
+    con.register("_stays", stays)
+    con.execute("CREATE TABLE stays AS SELECT * FROM _stays")
     # residence
     res = []
     for i in pids:
@@ -454,6 +461,15 @@ def test_residence_stocks_and_suppression(built):
     assert list(t.index.get_level_values(0)[::2]) == RULES  # config order of rules
 
 
+def test_periods_of_presence_by_evidence(built):
+    rep, _ = built
+    t = as_frame(table(rep, "residence", "How the start and the end of each stay"))
+    t = t.set_index("evidence")
+    assert t.loc["observed crossing"].tolist() == ["14", "9"]
+    assert t.loc["still present at the end of the data"].tolist() == ["0", "7"]
+    assert t.loc["imputed crossing (midpoint of a gap)"].tolist() == ["<5", "0"]
+
+
 def test_flows_by_year_and_rule(built):
     rep, _ = built
     f = as_frame(table(rep, "residence", "Migration flows"))
@@ -625,7 +641,7 @@ def test_absent_inputs_say_not_run(tmp_path):
 def test_partial_run_only_ingestion(tmp_path):
     con, out, truth = build_run(tmp_path)
     for t in ("links", "clusters", "persons", "residence_persons", "residence", "person_conflicts",
-              "migration_events", "mobility", "service_population"):
+              "migration_events", "mobility", "service_population", "stays"):
         con.execute(f"DROP TABLE {t}")
     for p in list((out / "tables").glob("*.csv")) + [out / "mse.json",
                                                       out / "linkage" / "model.json"]:
