@@ -316,26 +316,141 @@ class MicroIntegrator:
 
     # ------------------------------------------------------------------ crossings
     def _crossings(self, con) -> None:
+        ds, ou = _date_sql(self.data_start), _date_sql(self.observed_until)
         con.execute("""
-            CREATE OR REPLACE TEMP TABLE _mi_cx AS
+            CREATE OR REPLACE TEMP TABLE _mi_cx0 AS
             WITH o AS (
                 SELECT *, lag(crossing_date) OVER w AS pd, lag(direction) OVER w AS pdir
                 FROM _mi_cx_raw
                 WINDOW w AS (PARTITION BY person_id ORDER BY crossing_date, event_seq,
                                                           source, record_id))
             SELECT person_id, crossing_date, direction, purpose, event_seq,
-                   row_number() OVER (PARTITION BY person_id, crossing_date
-                                      ORDER BY event_seq, source, record_id) AS seq
+                   row_number() OVER (PARTITION BY person_id
+                                      ORDER BY crossing_date, event_seq, source, record_id
+                                      )::DOUBLE AS k
             FROM o
             WHERE pd IS NULL OR NOT (pd = crossing_date AND pdir = direction)""")
+        n_raw, n_obs = con.execute("SELECT (SELECT count(*) FROM _mi_cx_raw), "
+                                   "(SELECT count(*) FROM _mi_cx0)").fetchone()
+        self._repairs(con, ds, ou)
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _mi_cx AS
+            WITH u AS (
+                SELECT person_id, crossing_date, direction, purpose, event_seq, k,
+                       NULL::VARCHAR AS repair FROM _mi_cx0
+                UNION ALL
+                SELECT person_id, crossing_date, direction, NULL, NULL, k, repair FROM _mi_rep)
+            SELECT *, row_number() OVER (PARTITION BY person_id, crossing_date ORDER BY k)
+                      AS seq
+            FROM u""")
         con.execute("""
             CREATE OR REPLACE TABLE crossings AS
-            SELECT person_id, crossing_date, direction, seq FROM _mi_cx
+            SELECT person_id, crossing_date, direction, seq, repair FROM _mi_cx
             ORDER BY person_id, crossing_date, seq""")
-        n_raw, n = con.execute("SELECT (SELECT count(*) FROM _mi_cx_raw), "
-                               "(SELECT count(*) FROM crossings)").fetchone()
-        self.counts["crossings"] = n
-        self.counts["duplicates_removed"] = n_raw - n
+        self.counts["crossings"] = n_obs
+        self.counts["duplicates_removed"] = n_raw - n_obs
+        for kind, k in con.execute("SELECT repair, count(*) FROM _mi_rep GROUP BY ALL "
+                                   "ORDER BY repair").fetchall():
+            self.counts[f"crossings repaired by {kind}"] = k
+
+    def _repairs(self, con, ds: str, ou: str) -> None:
+        """Crossings missing from the border source but implied by the other sources
+        (module docstring, "Crossings repaired from other sources"): ``_mi_rep``."""
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _mi_o AS
+            SELECT person_id, crossing_date AS d, direction AS dir, k,
+                   lag(crossing_date) OVER w AS pd, lag(direction) OVER w AS pdir,
+                   lag(k) OVER w AS pk, max(k) OVER (PARTITION BY person_id) AS last_k
+            FROM _mi_cx0 WHERE crossing_date <= {ou}
+            WINDOW w AS (PARTITION BY person_id ORDER BY k)""")
+        # visas whose validity overlaps or abuts form one island (renewals in the country)
+        con.execute("""
+            CREATE OR REPLACE TEMP TABLE _mi_visl AS
+            WITH v AS (
+                SELECT person_id, valid_from AS vf, coalesce(valid_to, valid_from) AS vt
+                FROM _mi_rec WHERE kind = 'visa' AND valid_from IS NOT NULL),
+            q AS (
+                SELECT *, max(vt) OVER (PARTITION BY person_id ORDER BY vf, vt ROWS BETWEEN
+                                        UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_vt
+                FROM v),
+            g AS (
+                SELECT *, sum(CASE WHEN prev_vt IS NULL OR vf > prev_vt + 1 THEN 1 ELSE 0 END)
+                          OVER (PARTITION BY person_id ORDER BY vf, vt ROWS UNBOUNDED PRECEDING)
+                          AS grp
+                FROM q)
+            SELECT person_id, min(vf) AS vf, max(vt) AS vt FROM g GROUP BY person_id, grp""")
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _mi_rep AS
+            -- (1) deregistered while the crossings say present: the departure was missed
+            WITH dr AS (
+                SELECT person_id, max(deregistration_date) AS dd,
+                       max(registration_date) AS rr
+                FROM _mi_rec WHERE kind = 'register' GROUP BY ALL),
+            r1 AS (
+                SELECT o.person_id, o.d + ((dr.dd - o.d) // 2)::INTEGER AS crossing_date,
+                       'out' AS direction, o.k + 0.5 AS k, 'deregistration' AS repair
+                FROM _mi_o o JOIN dr USING (person_id) LEFT JOIN persons p USING (person_id)
+                WHERE o.k = o.last_k AND o.dir = 'in' AND dr.dd IS NOT NULL
+                  AND o.d <= dr.dd AND dr.dd <= {ou}
+                  AND (dr.rr IS NULL OR dr.rr <= dr.dd)
+                  AND (p.death_date IS NULL OR p.death_date > dr.dd)),
+            -- (2) first crossing an arrival, but registered or counted by the census before it
+            f_in AS (SELECT person_id, d AS x FROM _mi_o WHERE k = 1 AND dir = 'in'),
+            e2 AS (
+                SELECT f.person_id, f.x,
+                       max(greatest(r.registration_date, {ds})) FILTER (
+                           WHERE r.kind = 'register' AND r.registration_date < f.x
+                             AND (r.deregistration_date IS NULL
+                                  OR r.deregistration_date >= f.x)) AS reg,
+                       max(r.census_date) FILTER (
+                           WHERE r.kind = 'census' AND r.census_date < f.x
+                             AND r.census_date >= {ds}) AS cen
+                FROM f_in f JOIN _mi_rec r USING (person_id) GROUP BY ALL),
+            r2 AS (
+                SELECT person_id, lo + ((x - lo) // 2)::INTEGER, 'out', 0.5,
+                       CASE WHEN lo = cen THEN 'census' ELSE 'register' END
+                FROM (SELECT *, greatest(reg, cen) AS lo FROM e2) WHERE lo IS NOT NULL),
+            -- (3) two departures in a row on x1 <= x2, and the visa island in force at x2
+            --     began after x1: the missed arrival lies within that island (before x2)
+            pairs AS (SELECT person_id, pd AS x1, d AS x2, pk FROM _mi_o
+                      WHERE dir = 'out' AND pdir = 'out'),
+            e3 AS (
+                SELECT p.person_id, p.x1, p.x2, p.pk, arg_max(v.vf, v.vf) AS lo,
+                       arg_max(least(v.vt, p.x2), v.vf) AS hi
+                FROM pairs p JOIN _mi_visl v ON v.person_id = p.person_id AND v.vf <= p.x2
+                GROUP BY ALL),
+            r3 AS (
+                SELECT person_id, lo + ((hi - lo) // 2)::INTEGER, 'in', pk + 0.5, 'visa'
+                FROM e3 WHERE lo > x1),
+            -- (4) first crossing a departure and the first visa / registration began within
+            --     the data: the person arrived in between, not before the data
+            f_out AS (SELECT person_id, d AS x FROM _mi_o WHERE k = 1 AND dir = 'out'),
+            e4v AS (
+                SELECT f.person_id, arg_max(v.vf, v.vf) AS vis,
+                       arg_max(least(v.vt, f.x), v.vf) AS vis_end
+                FROM f_out f JOIN _mi_visl v ON v.person_id = f.person_id AND v.vf <= f.x
+                GROUP BY ALL),
+            e4 AS (
+                SELECT f.person_id, f.x, any_value(v.vis) AS vis, any_value(v.vis_end) AS vis_end,
+                       min(r.registration_date) FILTER (WHERE r.kind = 'register') AS reg,
+                       min(r.census_date) FILTER (WHERE r.kind = 'census'
+                                                  AND r.census_date >= {ds}) AS cen
+                FROM f_out f JOIN _mi_rec r USING (person_id)
+                LEFT JOIN e4v v USING (person_id) GROUP BY ALL),
+            e4b AS (
+                SELECT e.*, least(e.reg, e.cen, e.vis_end, e.x) AS hi
+                FROM e4 e LEFT JOIN persons p USING (person_id)
+                WHERE least(e.vis, e.reg) > {ds} AND least(e.vis, e.reg) <= e.x
+                  AND NOT (coalesce(p.native_born, false) AND p.birth_date >= {ds})),
+            r4 AS (
+                SELECT person_id,
+                       CASE WHEN vis IS NOT NULL AND vis <= hi
+                            THEN vis + ((hi - vis) // 2)::INTEGER ELSE hi END,
+                       'in', 0.5, CASE WHEN vis IS NOT NULL AND vis <= hi THEN 'visa'
+                                       WHEN hi = cen THEN 'census' ELSE 'register' END
+                FROM e4b)
+            SELECT * FROM r1 UNION ALL SELECT * FROM r2 UNION ALL SELECT * FROM r3
+            UNION ALL SELECT * FROM r4""")
 
     # ------------------------------------------------------------------ residence persons
     def _residence_persons(self, con) -> None:
@@ -374,22 +489,26 @@ class MicroIntegrator:
             CREATE OR REPLACE TEMP TABLE _mi_seq AS
             WITH c AS (
                 SELECT person_id, crossing_date AS d, direction, purpose,
+                       repair IS NOT NULL AS repaired, repair,
                        row_number() OVER (PARTITION BY person_id
                                           ORDER BY crossing_date, seq)::DOUBLE AS k
                 FROM _mi_cx WHERE crossing_date <= {ou}),
             l AS (SELECT *, lag(d) OVER w AS pd, lag(direction) OVER w AS pdir FROM c
                   WINDOW w AS (PARTITION BY person_id ORDER BY k))
-            SELECT person_id, d, direction, purpose, k, false AS imputed FROM c
+            SELECT person_id, d, direction, purpose, k, repaired AS imputed,
+                   repair AS how FROM c
             UNION ALL
             SELECT person_id, pd + ((d - pd) // 2)::INTEGER,
-                   CASE direction WHEN 'in' THEN 'out' ELSE 'in' END, NULL, k - 0.5, true
+                   CASE direction WHEN 'in' THEN 'out' ELSE 'in' END, NULL, k - 0.5, true,
+                   'imputed_crossing'
             FROM l WHERE pdir = direction""")
         self.counts["imputed_crossings"] = con.execute(
-            "SELECT count(*) FROM _mi_seq WHERE imputed").fetchone()[0]
+            "SELECT count(*) FROM _mi_seq WHERE how = 'imputed_crossing'").fetchone()[0]
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _mi_stays0 AS
             WITH s AS (
                 SELECT *, lead(d) OVER w AS nd, lead(imputed) OVER w AS nimp,
+                       lead(how) OVER w AS nhow,
                        row_number() OVER w AS pos
                 FROM _mi_seq WINDOW w AS (PARTITION BY person_id ORDER BY k)),
             first_out AS (SELECT person_id, d AS x, imputed FROM s
@@ -413,8 +532,8 @@ class MicroIntegrator:
                 FROM lower0)
             SELECT person_id, d AS start_date, coalesce(nd, {ou} + 1) AS end_date,
                    NOT imputed AS start_observed, coalesce(NOT nimp, false) AS end_observed,
-                   CASE WHEN imputed THEN 'imputed_crossing' END AS start_repair,
-                   CASE WHEN nd IS NULL THEN 'open' WHEN nimp THEN 'imputed_crossing'
+                   CASE WHEN imputed THEN how END AS start_repair,
+                   CASE WHEN nd IS NULL THEN 'open' WHEN nimp THEN nhow
                         END AS end_repair, purpose
             FROM s WHERE direction = 'in'
             UNION ALL
@@ -532,7 +651,8 @@ class MicroIntegrator:
                 GROUP BY r ORDER BY r""").fetchall():
             self.counts[f"repair {kind}"] = n
         for t in ("_mi_kinds", "_mi_rec", "_mi_cx_raw", "_mi_long", "_mi_attr", "_mi_cit",
-                  "_mi_citp", "_mi_seq", "_mi_stays0", "_mi_cx"):
+                  "_mi_citp", "_mi_seq", "_mi_stays0", "_mi_cx", "_mi_cx0", "_mi_o", "_mi_rep",
+                  "_mi_visl"):
             con.execute(f"DROP TABLE IF EXISTS {t}")
         self.counts["data_start"] = self.data_start
         self.counts["observed_until"] = self.observed_until
