@@ -281,8 +281,27 @@ def mse_from_linked(con, mse_cfg: dict, seed: int = 1) -> dict:
     kwargs = {k: mse_cfg[k] for k in ("method", "terms", "pthresh", "max_order", "ci",
                                       "ci_level", "bootstrap") if mse_cfg.get(k) is not None}
     kwargs["seed"] = mse_cfg.get("seed", seed)
-    return estimate_from_histories(hist.drop(columns=["person_id"]), lists, strata=strata,
-                                   **kwargs)
+    data = hist.drop(columns=["person_id"])
+    try:
+        return estimate_from_histories(data, lists, strata=strata, **kwargs)
+    except MiglinkError as exc:
+        if not strata:
+            return _no_estimate(lists, data, str(exc))
+        # a stratum too sparse for an estimate: say so, and estimate the whole group instead
+        _say(f"mse: no estimate by {', '.join(strata)} ({exc}); estimating without strata")
+        try:
+            result = estimate_from_histories(data, lists, strata=None, **kwargs)
+        except MiglinkError as exc2:
+            return _no_estimate(lists, data, str(exc2))
+        result["warning"] = f"strata {strata} dropped: {exc}"
+        return result
+
+
+def _no_estimate(lists: list[str], data, reason: str) -> dict:
+    """An mse.json saying why there is no estimate (never a number that does not exist)."""
+    _say(f"mse: no estimate: {reason}")
+    return {"lists": list(lists), "observed": int(len(data)), "estimate": None,
+            "ci_low": None, "ci_high": None, "error": reason}
 
 
 def print_summary(summary: dict, out_dir: Path) -> None:
@@ -387,7 +406,9 @@ def _evaluation_lines(ev: dict | None) -> list[str]:
     for rule, acc in (ev.get("residence_accuracy_true_ids") or {}).items():
         lines.append(f"    residence status accuracy {rule}: {acc:.4f} with the true ids")
     mse = ev.get("mse")
-    if mse:
+    if mse and mse.get("estimate") is None:
+        lines.append(f"    hidden population: true {mse['true']:,}, no estimate")
+    elif mse:
         lines.append(f"    hidden population: true {mse['true']:,}, estimate "
                      f"{mse['estimate']:,.0f}, interval covers truth: {mse['covered']}")
     return lines

@@ -1,6 +1,6 @@
 """End to end: `miglink demo` on a small world, then the DESIGN.md output contracts.
 
-One demo run (module-scoped, ~300 persons) is shared by the checks below.
+One demo run (module-scoped, 600 persons) is shared by the checks below.
 """
 
 import json
@@ -35,7 +35,7 @@ OUTPUT_COLUMNS = {
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
-    code = main(["demo", "--out", str(out), "--persons", "300", "--seed", "7"])
+    code = main(["demo", "--out", str(out), "--persons", "600", "--seed", "7"])
     assert code == 0
     return out
 

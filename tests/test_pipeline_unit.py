@@ -95,3 +95,17 @@ def test_mobility_tables_withhold_every_measure_of_small_cells(tmp_path):
     circ = t[t.mobility_type == "circular"].set_index("measure")["value"]
     assert circ.to_dict() == {"persons": 6, "trips": 15, "person_days": 89,
                               "days_touched": 104}
+
+
+def test_mse_step_says_why_when_no_estimate_exists():
+    """Two persons on two lists, never together: no stratum nor the whole has an estimate."""
+    from integrators.pipeline import mse_from_linked
+
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE clusters AS SELECT * FROM (VALUES
+        ('police', '1', 1), ('ngo', '2', 2)) t(source, record_id, person_id)""")
+    con.execute("CREATE TABLE persons AS SELECT * FROM (VALUES (1,'F'),(2,'M')) "
+                "t(person_id, sex)")
+    out = mse_from_linked(con, {"lists": ["police", "ngo"], "strata": ["sex"]})
+    assert out["estimate"] is None and out["observed"] == 2
+    assert out["error"]
