@@ -95,7 +95,8 @@ class Clusterer:
             edges_table=db.register("__ml_oo_edges", table_name="__ml_oo_e"),
             node_id_column_name="node_id", source_dataset_column_name="source_dataset",
             edge_id_column_name_left="node_id_l", edge_id_column_name_right="node_id_r",
-            duplicate_free_datasets=[alias[c] for c in constrained], ties_method="lowest_id", db_api=db,
+            duplicate_free_datasets=[alias[c] for c in constrained], ties_method="lowest_id",
+            db_api=db,
             threshold_match_probability=self.threshold)
         con.execute(f"""CREATE OR REPLACE TABLE {out} AS
             WITH c AS (SELECT node_id AS rid, cluster_id FROM {res.physical_name})

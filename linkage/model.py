@@ -90,6 +90,9 @@ def name_comparison(x: str, y: str) -> dict:
     }
 
 
+_DOB_MD = "l.birth_m = r.birth_m AND l.birth_d = r.birth_d"
+
+
 def birth_date_comparison() -> dict:
     """Birth date from its parts: exact, day/month swapped, year only (one side has no
     month/day), one component off (two of year, month, day equal), else."""
@@ -98,10 +101,11 @@ def birth_date_comparison() -> dict:
         "comparison_description": "birth date: exact, day/month swap, year only, one off",
         "comparison_levels": [
             _lvl("l.birth_y IS NULL OR r.birth_y IS NULL", "null", 0, 0, null=True),
-            _lvl("l.birth_y = r.birth_y AND l.birth_m = r.birth_m AND l.birth_d = r.birth_d", "exact", 0.87, 0.0002),
-            _lvl("l.birth_y = r.birth_y AND l.birth_m = r.birth_d AND l.birth_d = r.birth_m", "day/month swapped",
-                 0.02, 0.0002),
-            _lvl("l.birth_y = r.birth_y AND (l.birth_m IS NULL OR r.birth_m IS NULL)", "year only", 0.04, 0.015),
+            _lvl(f"l.birth_y = r.birth_y AND {_DOB_MD}", "exact", 0.87, 0.0002),
+            _lvl("l.birth_y = r.birth_y AND l.birth_m = r.birth_d AND l.birth_d = r.birth_m",
+                 "day/month swapped", 0.02, 0.0002),
+            _lvl("l.birth_y = r.birth_y AND (l.birth_m IS NULL OR r.birth_m IS NULL)",
+                 "year only", 0.04, 0.015),
             _lvl("coalesce(CAST(l.birth_y = r.birth_y AS INT), 0) "
                  "+ coalesce(CAST(l.birth_m = r.birth_m AS INT), 0) "
                  "+ coalesce(CAST(l.birth_d = r.birth_d AS INT), 0) = 2", "one component off",
@@ -246,7 +250,7 @@ def deterministic_rules(comparisons: set[str]) -> list[str]:
     """Rules admitting almost no false matches, for the prior λ (Splink's direct estimate)."""
     rules = []
     if "given_name" in comparisons and "birth_date" in comparisons:
-        rules.append("l.name_key = r.name_key AND l.birth_y = r.birth_y AND l.birth_m = r.birth_m AND l.birth_d = r.birth_d")
+        rules.append(f"l.name_key = r.name_key AND l.birth_y = r.birth_y AND {_DOB_MD}")
     if "document_number" in comparisons and "birth_date" in comparisons:
         rules.append("l.doc = r.doc AND l.birth_y = r.birth_y")
     if "document_number" in comparisons and "given_name" in comparisons:
