@@ -334,9 +334,14 @@ class Report:
         if p.exists():
             try:
                 m = json.loads(p.read_text(encoding="utf-8"))
-                out.append(("hidden population (MSE)",
-                            f"{fmt_int(m.get('estimate'))} ({fmt_int(m.get('ci_low'))}–"
-                            f"{fmt_int(m.get('ci_high'))})"))
+                if m.get("estimate") is None:
+                    value = "no estimate"
+                elif m.get("ci_low") is None or m.get("ci_high") is None:
+                    value = fmt_int(m["estimate"])
+                else:
+                    value = (f"{fmt_int(m['estimate'])} ({fmt_int(m['ci_low'])}–"
+                             f"{fmt_int(m['ci_high'])})")
+                out.append(("hidden population (MSE)", value))
             except (ValueError, OSError, AttributeError):
                 pass
         return out
@@ -588,7 +593,7 @@ class Report:
                      "(the Fellegi-Sunter model, estimated by EM as in Splink; methodology "
                      "section 2).")
         if model.get("trained") is False:
-            sec.add("notrun", what="Training",
+            sec.add("notrun", what="Training", note=True,
                     why="the model was not trained on these data (too few records); prior "
                         "m and u values were used")
         log = model.get("training")
@@ -1255,6 +1260,14 @@ class Report:
                  "with the references). The estimate is the observed number "
                  "plus the fitted count of the unobserved pattern.")
         lists = res.get("lists") or []
+        if res.get("estimate") is None:
+            sec.figures([("lists", ", ".join(map(str, lists)) or "–"),
+                         ("observed", fmt_int(res.get("observed")))])
+            sec.add("notrun", what="No estimate", note=True,
+                    why=str(res.get("error") or "mse.json holds none").rstrip("."))
+            return
+        if res.get("warning"):
+            sec.add("notrun", what="Strata", note=True, why=str(res["warning"]).rstrip("."))
         level = res.get("ci_level", 0.95)
         figs = [("lists", ", ".join(map(str, lists)) or "–"),
                 ("observed", fmt_int(res.get("observed"))),

@@ -741,3 +741,22 @@ def test_empty_tables_do_not_fail(tmp_path):
         w.simplefilter("error")  # a failing section would warn
         rep = Report(con, out, cfg_for(tmp_path), truth).build()
     assert "failed" not in {s.status for s in rep.sections}
+
+
+def test_mse_without_an_estimate(tmp_path):
+    """mse.json as the pipeline writes it when no model has an estimate: the reason, no number."""
+    con, out, truth = build_run(tmp_path)
+    (out / "mse.json").write_text(json.dumps({
+        "lists": ["police", "ngo"], "observed": 12, "estimate": None, "ci_low": None,
+        "ci_high": None, "error": "main-effects model has no estimate"}))
+    rep = Report(con, out, cfg_for(tmp_path), truth)
+    sec = Section("mse", "MSE")
+    rep._mse(sec)
+    figs = dict(next(b for b in sec.blocks if b["kind"] == "figures")["items"])
+    assert figs == {"lists": "police, ngo", "observed": "12"}
+    note = next(b for b in sec.blocks if b["kind"] == "notrun")
+    assert note["what"] == "No estimate" and note["why"] == "main-effects model has no estimate"
+    assert not any(b["kind"] == "chart" for b in sec.blocks)
+    built_ = Report(con, out, cfg_for(tmp_path), truth).build()
+    assert "<strong>No estimate</strong> — main-effects model has no estimate." in built_.html
+    assert dict(built_.summary)["hidden population (MSE)"] == "no estimate"
