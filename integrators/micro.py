@@ -82,6 +82,10 @@ from linkage.errors import MiglinkError
 #: Source-kind precedence for person attributes (1 = most trusted).
 PRECEDENCE: dict[str, int] = {"register": 1, "census": 2, "visa": 3, "border": 4, "generic": 5}
 
+#: Crossing repairs from other sources (module docstring), by name -> step of ``_repairs``.
+REPAIRS: dict[str, str] = {"deregistration": "r1", "present_before_first_arrival": "r2",
+                           "visa_bounds_missed_arrival": "r3", "arrival_before_first_exit": "r4"}
+
 #: Attributes resolved by precedence (citizenship has its own, dated, resolution).
 ATTRIBUTES: tuple[str, ...] = ("sex", "birth_date", "birth_year", "birth_country", "death_date")
 
@@ -125,8 +129,13 @@ class MicroIntegrator:
     ``data_start`` and ``observed_until`` hold the figures of the run.
     """
 
-    def __init__(self, precedence: dict[str, int] | None = None):
+    def __init__(self, precedence: dict[str, int] | None = None,
+                 repairs: tuple[str, ...] | None = None):
         self.precedence = dict(PRECEDENCE if precedence is None else precedence)
+        self.repairs = tuple(REPAIRS if repairs is None else repairs)
+        unknown = [r for r in self.repairs if r not in REPAIRS]
+        if unknown:
+            raise ValueError(f"unknown repair(s) {unknown}; known: {list(REPAIRS)}")
         self.counts: dict = {}
         self.data_start: dt.date | None = None
         self.observed_until: dt.date | None = None
@@ -394,12 +403,16 @@ class MicroIntegrator:
                   AND o.d <= dr.dd AND dr.dd <= {ou}
                   AND (dr.rr IS NULL OR dr.rr <= dr.dd)
                   AND (p.death_date IS NULL OR p.death_date > dr.dd)),
-            -- (2) first crossing an arrival, but registered or counted by the census before it
+            -- (2) first crossing an arrival, but registered since before the data (and not
+            --     deregistered before it) or counted by a census before it: present until a
+            --     missed departure (a registration within the data is no such evidence: it
+            --     lags the arrival, and the person may have left in between)
             f_in AS (SELECT person_id, d AS x FROM _mi_o WHERE k = 1 AND dir = 'in'),
             e2 AS (
                 SELECT f.person_id, f.x,
-                       max(greatest(r.registration_date, {ds})) FILTER (
-                           WHERE r.kind = 'register' AND r.registration_date < f.x
+                       max({ds}) FILTER (
+                           WHERE r.kind = 'register' AND r.registration_date <= {ds}
+                             AND r.registration_date < f.x
                              AND (r.deregistration_date IS NULL
                                   OR r.deregistration_date >= f.x)) AS reg,
                        max(r.census_date) FILTER (
@@ -407,7 +420,7 @@ class MicroIntegrator:
                              AND r.census_date >= {ds}) AS cen
                 FROM f_in f JOIN _mi_rec r USING (person_id) GROUP BY ALL),
             r2 AS (
-                SELECT person_id, lo + ((x - lo) // 2)::INTEGER, 'out', 0.5,
+                SELECT person_id, lo + ((x - lo) // 2)::INTEGER AS crossing_date, 'out', 0.5,
                        CASE WHEN lo = cen THEN 'census' ELSE 'register' END
                 FROM (SELECT *, greatest(reg, cen) AS lo FROM e2) WHERE lo IS NOT NULL),
             -- (3) two departures in a row on x1 <= x2, and the visa island in force at x2
@@ -422,9 +435,12 @@ class MicroIntegrator:
             r3 AS (
                 SELECT person_id, lo + ((hi - lo) // 2)::INTEGER, 'in', pk + 0.5, 'visa'
                 FROM e3 WHERE lo > x1),
-            -- (4) first crossing a departure and the first visa / registration began within
-            --     the data: the person arrived in between, not before the data
-            f_out AS (SELECT person_id, d AS x FROM _mi_o WHERE k = 1 AND dir = 'out'),
+            -- (4) first crossing (after (2)) a departure and the visa island in force / the
+            --     registration began within the data: the person arrived in between, not
+            --     before the data
+            f_out AS (SELECT person_id, d AS x FROM _mi_o WHERE k = 1 AND dir = 'out'
+                      {"UNION ALL SELECT person_id, crossing_date FROM r2"
+                       if "present_before_first_arrival" in self.repairs else ""}),
             e4v AS (
                 SELECT f.person_id, arg_max(v.vf, v.vf) AS vis,
                        arg_max(least(v.vt, f.x), v.vf) AS vis_end
@@ -446,11 +462,13 @@ class MicroIntegrator:
                 SELECT person_id,
                        CASE WHEN vis IS NOT NULL AND vis <= hi
                             THEN vis + ((hi - vis) // 2)::INTEGER ELSE hi END,
-                       'in', 0.5, CASE WHEN vis IS NOT NULL AND vis <= hi THEN 'visa'
+                       'in', 0.25, CASE WHEN vis IS NOT NULL AND vis <= hi THEN 'visa'
                                        WHEN hi = cen THEN 'census' ELSE 'register' END
                 FROM e4b)
-            SELECT * FROM r1 UNION ALL SELECT * FROM r2 UNION ALL SELECT * FROM r3
-            UNION ALL SELECT * FROM r4""")
+            SELECT * FROM (
+                {" UNION ALL ".join(f"SELECT * FROM {REPAIRS[r]}" for r in self.repairs)
+                 or "SELECT * FROM r1 WHERE false"}
+            ) AS t(person_id, crossing_date, direction, k, repair)""")
 
     # ------------------------------------------------------------------ residence persons
     def _residence_persons(self, con) -> None:
@@ -659,7 +677,8 @@ class MicroIntegrator:
         return self
 
 
-def integrate(con, cfg) -> dict:
+def integrate(con, cfg, repairs: tuple[str, ...] | None = None) -> dict:
     """Write ``persons``, ``person_conflicts``, ``crossings``, ``residence_persons`` and
-    ``stays`` (module docstring; RESIDENCE.md) and return the run's counts."""
-    return MicroIntegrator().fit(con, cfg).counts
+    ``stays`` (module docstring; RESIDENCE.md) and return the run's counts. ``repairs``: the
+    names of :data:`REPAIRS` to apply (default all)."""
+    return MicroIntegrator(repairs=repairs).fit(con, cfg).counts
