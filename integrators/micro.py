@@ -84,7 +84,8 @@ PRECEDENCE: dict[str, int] = {"register": 1, "census": 2, "visa": 3, "border": 4
 
 #: Crossing repairs from other sources (module docstring), by name -> step of ``_repairs``.
 REPAIRS: dict[str, str] = {"deregistration": "r1", "present_before_first_arrival": "r2",
-                           "visa_bounds_missed_arrival": "r3", "arrival_before_first_exit": "r4"}
+                           "visa_bounds_missed_arrival": "r3", "arrival_before_first_exit": "r4",
+                           "visa_bounds_missed_departure": "r5"}
 
 #: Attributes resolved by precedence (citizenship has its own, dated, resolution).
 ATTRIBUTES: tuple[str, ...] = ("sex", "birth_date", "birth_year", "birth_country", "death_date")
@@ -376,7 +377,8 @@ class MicroIntegrator:
         con.execute("""
             CREATE OR REPLACE TEMP TABLE _mi_visl AS
             WITH v AS (
-                SELECT person_id, valid_from AS vf, coalesce(valid_to, valid_from) AS vt
+                SELECT person_id, valid_from AS vf, coalesce(valid_to, valid_from) AS vt,
+                       coalesce(visa_category = 'resident', false) AS res
                 FROM _mi_rec WHERE kind = 'visa' AND valid_from IS NOT NULL),
             q AS (
                 SELECT *, max(vt) OVER (PARTITION BY person_id ORDER BY vf, vt ROWS BETWEEN
@@ -387,7 +389,8 @@ class MicroIntegrator:
                           OVER (PARTITION BY person_id ORDER BY vf, vt ROWS UNBOUNDED PRECEDING)
                           AS grp
                 FROM q)
-            SELECT person_id, min(vf) AS vf, max(vt) AS vt FROM g GROUP BY person_id, grp""")
+            SELECT person_id, min(vf) AS vf, max(vt) AS vt, bool_or(res) AS res
+            FROM g GROUP BY person_id, grp""")
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE _mi_rep AS
             -- (1) deregistered while the crossings say present: the departure was missed
@@ -435,6 +438,18 @@ class MicroIntegrator:
             r3 AS (
                 SELECT person_id, lo + ((hi - lo) // 2)::INTEGER, 'in', pk + 0.5, 'visa'
                 FROM e3 WHERE lo > x1),
+            -- (5) two arrivals in a row on x1 <= x2, arrived on a visa island (no resident
+            --     visa in it) that ended before x2: the missed departure was by its end
+            ipairs AS (SELECT person_id, pd AS x1, d AS x2, pk FROM _mi_o
+                       WHERE dir = 'in' AND pdir = 'in'),
+            e5 AS (
+                SELECT p.person_id, p.x1, p.x2, p.pk, arg_max(v.vt, v.vf) AS vt,
+                       arg_max(v.res, v.vf) AS res
+                FROM ipairs p JOIN _mi_visl v ON v.person_id = p.person_id AND v.vf <= p.x1
+                GROUP BY ALL),
+            r5 AS (
+                SELECT person_id, x1 + ((vt + 1 - x1) // 2)::INTEGER, 'out', pk + 0.5, 'visa_end'
+                FROM e5 WHERE x1 <= vt AND vt + 1 < x2 AND NOT res),
             -- (4) first crossing (after (2)) a departure and the visa island in force / the
             --     registration began within the data: the person arrived in between, not
             --     before the data
@@ -472,7 +487,8 @@ class MicroIntegrator:
 
     # ------------------------------------------------------------------ residence persons
     def _residence_persons(self, con) -> None:
-        con.execute("""
+        ds = _date_sql(self.data_start)
+        con.execute(f"""
             CREATE OR REPLACE TABLE residence_persons AS
             WITH first AS (
                 SELECT person_id, arg_min(crossing_date, (crossing_date, seq)) AS fd,
@@ -488,14 +504,25 @@ class MicroIntegrator:
                        bool_or(r.kind = 'visa' AND f.fdir = 'in'
                                AND r.valid_from <= f.fd) AS visa_before_in,
                        bool_or(r.kind IN ('register', 'census')) AS reg_or_census,
-                       max(r.valid_to) FILTER (WHERE r.kind = 'visa') AS permit_valid_until
+                       max(r.valid_to) FILTER (WHERE r.kind = 'visa') AS permit_valid_until,
+                       min(r.registration_date) FILTER (WHERE r.kind = 'register')
+                           AS first_reg
                 FROM _mi_rec r LEFT JOIN first f USING (person_id) GROUP BY ALL)
             SELECT p.person_id, p.citizen,
                    CASE WHEN f.fd IS NULL THEN
                             CASE WHEN e.reg_or_census THEN 'resident' END
                         WHEN e.reg_cover OR e.census_before THEN 'resident'
                         WHEN e.visa_before_in THEN 'non_resident' END AS initial_status,
-                   e.permit_valid_until, p.native_born, p.birth_date, p.death_date
+                   e.permit_valid_until, p.native_born,
+                   -- unknown birth date of a native-born person seen only in the register,
+                   -- registered within the data (in the year of birth or the next): born
+                   -- no later than the registration, so not present before it
+                   coalesce(p.birth_date, CASE
+                       WHEN f.fd IS NULL AND p.native_born AND e.first_reg > {ds}
+                            AND coalesce(p.birth_year, year(e.first_reg))
+                                >= year(e.first_reg) - 1
+                       THEN e.first_reg END) AS birth_date,
+                   p.death_date
             FROM persons p LEFT JOIN first f USING (person_id) LEFT JOIN ev e USING (person_id)
             ORDER BY p.person_id""")
 
