@@ -109,3 +109,16 @@ def test_mse_step_says_why_when_no_estimate_exists():
     out = mse_from_linked(con, {"lists": ["police", "ngo"], "strata": ["sex"]})
     assert out["estimate"] is None and out["observed"] == 2
     assert out["error"]
+
+
+def test_atomic_outputs_get_the_ordinary_file_mode(tmp_path):
+    import os
+
+    from linkage.io import write_text
+
+    umask = os.umask(0o022)
+    try:
+        path = write_text(tmp_path / "x.json", "{}")
+    finally:
+        os.umask(umask)
+    assert (path.stat().st_mode & 0o777) == 0o644
