@@ -62,30 +62,63 @@ def _lvl(sql, label, m, u, tf=None, null=False):
     return d
 
 
-def name_comparison(x: str, y: str) -> dict:
-    """Given or family name (``x``; ``y`` the other part): exact (TF-adjusted), swapped or
-    reordered, close (Jaro-Winkler ≥ 0.92 or one a prefix of the other: MRZ truncation),
-    phonetic (NYSIIS, Metaphone or transliteration skeleton equal), Jaro-Winkler ≥ 0.8,
-    a shared token, else."""
-    xs, ys = f"{x}_std", f"{y}_std"
-    jw = f"jaro_winkler_similarity(l.{xs}, r.{xs})"
+def _close(x: str) -> str:
+    """Jaro-Winkler ≥ 0.92, or one a prefix of the other (MRZ truncation), or phonetic
+    (NYSIIS, Metaphone, Match Rating codex or transliteration skeleton equal)."""
+    s = f"{x}_std"
+    return (f"(jaro_winkler_similarity(l.{s}, r.{s}) >= 0.92 OR "
+            f"(least(length(l.{s}), length(r.{s})) >= 4 AND "
+            f"(starts_with(l.{s}, r.{s}) OR starts_with(r.{s}, l.{s}))) OR "
+            f"l.{x}_nysiis = r.{x}_nysiis OR l.{x}_metaphone = r.{x}_metaphone OR "
+            f"l.{x}_mrc = r.{x}_mrc OR l.{x}_skel = r.{x}_skel)")
+
+
+def _jw(x: str, t: float) -> str:
+    return f"jaro_winkler_similarity(l.{x}_std, r.{x}_std) >= {t}"
+
+
+def name_comparison() -> dict:
+    """Given and family name compared together, so that agreement on a common *pair* of
+    names is weighed by the frequency of the pair (term frequency of the order-free name
+    key), not as two independent agreements: in migration data names cluster by
+    nationality and the product of two frequencies overstates the evidence (measured on
+    the synthetic world: false links 369 -> 45 on 254k records). Levels: all tokens equal
+    (exact, swapped or reordered; TF), one part missing and the other exact (TF) or close,
+    one exact and the other close (Jaro-Winkler ≥ 0.92, truncated or phonetic), both
+    close, one exact and the other Jaro-Winkler ≥ 0.8, a part swapped, both ≥ 0.8, one part
+    exact only (TF), one part close, a shared token, else."""
+    g_null = "(l.given_std IS NULL OR r.given_std IS NULL)"
+    f_null = "(l.family_std IS NULL OR r.family_std IS NULL)"
+    g_eq, f_eq = "l.given_std = r.given_std", "l.family_std = r.family_std"
     return {
-        "output_column_name": f"{x}_name",
-        "comparison_description": f"{x} name: exact, swapped, close, phonetic, fuzzy, token",
+        "output_column_name": "name",
+        "comparison_description": "given and family name together",
         "comparison_levels": [
-            _lvl(f"l.{xs} IS NULL OR r.{xs} IS NULL", "null", 0, 0, null=True),
-            _lvl(f"l.{xs} = r.{xs}", "exact", 0.80, 0.002, tf=xs),
-            _lvl(f"l.name_key = r.name_key OR l.{xs} = r.{ys} OR l.{ys} = r.{xs}",
-                 "swapped or reordered", 0.03, 0.0005),
-            _lvl(f"{jw} >= 0.92 OR (least(length(l.{xs}), length(r.{xs})) >= 4 AND "
-                 f"(starts_with(l.{xs}, r.{xs}) OR starts_with(r.{xs}, l.{xs})))",
-                 "close (JW>=0.92 or truncated)", 0.07, 0.003),
-            _lvl(f"l.{x}_nysiis = r.{x}_nysiis OR l.{x}_metaphone = r.{x}_metaphone OR "
-                 f"l.{x}_mrc = r.{x}_mrc OR l.{x}_skel = r.{x}_skel", "phonetic", 0.04, 0.005),
-            _lvl(f"{jw} >= 0.8", "JW>=0.8", 0.02, 0.03),
-            _lvl(f"len(list_intersect(string_split(l.{xs}, ' '), string_split(r.{xs}, ' ')))"
-                 " > 0", "shared token", 0.02, 0.01),
-            _lvl("ELSE", "else", 0.02, 0.9495),
+            _lvl("l.name_key IS NULL OR r.name_key IS NULL", "null", 0, 0, null=True),
+            _lvl("l.name_key = r.name_key", "all name tokens equal", 0.60, 2e-6,
+                 tf="name_key"),
+            _lvl(f"{g_null} AND {f_eq}", "family exact, given missing", 0.03, 2e-4,
+                 tf="family_std"),
+            _lvl(f"{f_null} AND {g_eq}", "given exact, family missing", 0.01, 2e-4,
+                 tf="given_std"),
+            _lvl(f"{g_null} AND {_close('family')}", "family close, given missing",
+                 0.01, 5e-4),
+            _lvl(f"{f_null} AND {_close('given')}", "given close, family missing",
+                 0.005, 5e-4),
+            _lvl(f"({g_eq} AND {_close('family')}) OR ({f_eq} AND {_close('given')})",
+                 "one exact, other close", 0.15, 2e-5),
+            _lvl(f"{_close('given')} AND {_close('family')}", "both close", 0.08, 5e-5),
+            _lvl(f"({g_eq} AND {_jw('family', 0.8)}) OR ({f_eq} AND {_jw('given', 0.8)})",
+                 "one exact, other JW>=0.8", 0.03, 5e-5),
+            _lvl("l.given_std = r.family_std OR l.family_std = r.given_std", "part swapped",
+                 0.01, 5e-5),
+            _lvl(f"{_jw('given', 0.8)} AND {_jw('family', 0.8)}", "both JW>=0.8", 0.02, 1e-4),
+            _lvl(f_eq, "family exact only", 0.02, 0.002, tf="family_std"),
+            _lvl(g_eq, "given exact only", 0.01, 0.002, tf="given_std"),
+            _lvl(f"{_close('given')} OR {_close('family')}", "one part close", 0.01, 0.01),
+            _lvl("len(list_intersect(string_split(l.name_key, ' '), "
+                 "string_split(r.name_key, ' '))) > 0", "a shared token", 0.005, 0.005),
+            _lvl("ELSE", "else", 0.015, 0.98),
         ],
     }
 
@@ -101,7 +134,7 @@ def birth_date_comparison() -> dict:
         "comparison_description": "birth date: exact, day/month swap, year only, one off",
         "comparison_levels": [
             _lvl("l.birth_y IS NULL OR r.birth_y IS NULL", "null", 0, 0, null=True),
-            _lvl(f"l.birth_y = r.birth_y AND {_DOB_MD}", "exact", 0.87, 0.0002),
+            _lvl(f"l.birth_y = r.birth_y AND {_DOB_MD}", "exact", 0.875, 0.0002),
             _lvl("l.birth_y = r.birth_y AND l.birth_m = r.birth_d AND l.birth_d = r.birth_m",
                  "day/month swapped", 0.02, 0.0002),
             _lvl("l.birth_y = r.birth_y AND (l.birth_m IS NULL OR r.birth_m IS NULL)",
@@ -110,7 +143,7 @@ def birth_date_comparison() -> dict:
                  "+ coalesce(CAST(l.birth_m = r.birth_m AS INT), 0) "
                  "+ coalesce(CAST(l.birth_d = r.birth_d AS INT), 0) = 2", "one component off",
                  0.06, 0.005),
-            _lvl("ELSE", "else", 0.01, 0.9796),
+            _lvl("ELSE", "else", 0.005, 0.9796),
         ],
     }
 
@@ -161,10 +194,8 @@ def text_comparison(name: str, col: str, m_exact: float, u_exact: float) -> dict
 def default_comparisons(comparisons: set[str]) -> list[dict]:
     """The default comparisons for the comparison names present, in a fixed order."""
     out = []
-    if "given_name" in comparisons:
-        out.append(name_comparison("given", "family"))
-    if "family_name" in comparisons:
-        out.append(name_comparison("family", "given"))
+    if comparisons & {"given_name", "family_name"}:
+        out.append(name_comparison())
     if "birth_date" in comparisons:
         out.append(birth_date_comparison())
     if "sex" in comparisons:

@@ -162,7 +162,7 @@ def test_outputs_and_model_inspection(linked):
         assert (out / f).exists(), f
     params = json.loads((out / "linkage/parameters.json").read_text())
     names = [c["name"] for c in params["comparisons"]]
-    assert names[:3] == ["given_name", "family_name", "birth_date"]
+    assert names[:3] == ["name", "birth_date", "sex"]
     assert "document_number" in names and "address" in names
     links = pd.read_parquet(out / "links.parquet")
     assert list(links.columns[:6]) == ["source_l", "record_id_l", "source_r", "record_id_r",

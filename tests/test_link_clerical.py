@@ -48,7 +48,7 @@ def test_export_lists_band_pairs_with_levels(tmp_path):
     # the three John Smiths sit in the band; their birth dates disagree
     smith = cr[(cr.given_name_l == "John") & (cr.family_name_r == "Smith")]
     assert len(smith) == 3 and set(smith["birth_date_level"]) == {"else"}
-    assert set(smith["given_name_level"]) == {"exact"}
+    assert set(smith["name_level"]) == {"all name tokens equal"}
     assert cr["is_match"].isna().all()
 
 
