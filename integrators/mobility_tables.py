@@ -20,15 +20,10 @@ import numpy as np
 import pandas as pd
 
 from integrators.disclosure import RandomRounding, check_no_identifiers, disclosure_settings
-from linkage.io import write_df_csv
+from integrators.stocks import _has as has_table, publish_table
 
 MOBILITY_MEASURES = ("persons", "trips", "person_days", "days_touched")
 SERVICE_MEASURES = ("persons", "person_days", "days_touched", "average_daily")
-
-
-def _has(con, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables "
-                            "WHERE table_name = ?", [table]).fetchone()[0])
 
 
 def protect_cells(df: pd.DataFrame, keys: list[str], measures: tuple[str, ...],
@@ -61,31 +56,22 @@ def build_mobility_tables(con, cfg, out_dir) -> list[Path]:
     settings = disclosure_settings(cfg)
     out_dir = Path(out_dir)
     paths = []
-    if _has(con, "mobility"):
+    if has_table(con, "mobility"):
         mob = con.execute("""
             SELECT year, mobility_type, count(*) AS persons, sum(trips) AS trips,
                    sum(person_days) AS person_days, sum(days_touched) AS days_touched
             FROM mobility GROUP BY ALL""").df()
         table = protect_cells(mob, ["year", "mobility_type"], MOBILITY_MEASURES, settings,
                               "mobility")
-        paths.append(_publish(con, table, "mobility", out_dir))
-    if _has(con, "service_population"):
+        paths.append(publish_table(con, table, "mobility", out_dir))
+    if has_table(con, "service_population"):
         sp = con.execute("""
             SELECT year, visa_category AS category, persons, person_days, days_touched,
                    days_in_year, average_daily
             FROM service_population""").df()
         table = protect_cells(sp, ["year", "category"], SERVICE_MEASURES, settings,
                               "service_population")
-        paths.append(_publish(con, table.drop(columns=["days_in_year"], errors="ignore"),
+        paths.append(publish_table(con, table.drop(columns=["days_in_year"], errors="ignore"),
                               "service_population", out_dir))
     return paths
 
-
-def _publish(con, df: pd.DataFrame, name: str, out_dir: Path) -> Path:
-    path = write_df_csv(out_dir / "tables" / f"{name}.csv", df)
-    con.register("_mt_pub", df)
-    try:
-        con.execute(f'CREATE OR REPLACE TABLE "table_{name}" AS SELECT * FROM _mt_pub')
-    finally:
-        con.unregister("_mt_pub")
-    return path

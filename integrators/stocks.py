@@ -883,7 +883,8 @@ def outcome_specs(cfg) -> list[dict]:
 
 
 # ----------------------------------------------------------------------------------------------
-def _publish(con, df: pd.DataFrame, name: str, out_dir: Path) -> Path:
+def publish_table(con, df: pd.DataFrame, name: str, out_dir: Path) -> Path:
+    """Write ``out_dir/tables/<name>.csv`` atomically and DuckDB ``table_<name>``."""
     check_no_identifiers(df, name)
     path = write_df_csv(out_dir / "tables" / f"{name}.csv", df)
     con.register("_st_pub", df)
@@ -910,13 +911,13 @@ def build_tables(con, cfg, out_dir) -> list[Path]:
     stocks = stock_table(con, cfg)
     stocks = protect_frame(stocks, settings, by=["reference_date", "rule", "population"],
                            relations=rel, name="stocks")
-    paths.append(_publish(con, stocks, "stocks", out_dir))
+    paths.append(publish_table(con, stocks, "stocks", out_dir))
     flows = flow_table(con, cfg, dates)
     flows = protect_frame(flows, settings, by=["period_start", "period_end", "rule", "flow"],
                           relations=rel, name="flows")
-    paths.append(_publish(con, flows, "flows", out_dir))
+    paths.append(publish_table(con, flows, "flows", out_dir))
     acc = protect_accounts(pipeline_accounts(con, cfg), settings, stocks)
-    paths.append(_publish(con, acc, "accounts", out_dir))
+    paths.append(publish_table(con, acc, "accounts", out_dir))
     con.execute('CREATE OR REPLACE TABLE accounts AS SELECT * FROM "table_accounts"')
     rules = _rules(con, cfg)
     for spec in outcome_specs(cfg):
@@ -930,6 +931,6 @@ def build_tables(con, cfg, out_dir) -> list[Path]:
                     id_column=spec.get("id", "record_id"), name=spec["name"], cfg=cfg,
                     settings=settings, recent_years=int(spec.get("recent_years", 5))))
         if parts:
-            paths.append(_publish(con, pd.concat(parts, ignore_index=True),
+            paths.append(publish_table(con, pd.concat(parts, ignore_index=True),
                                   f"sdg_{spec['name']}", out_dir))
     return paths
