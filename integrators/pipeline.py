@@ -104,6 +104,8 @@ class Run:
         if self.db_path.exists():
             shutil.copyfile(self.db_path, work)
         self.con = duckdb.connect(str(work))
+        if sys.stderr.isatty():  # DuckDB's own progress bar for every long query
+            self.con.execute("SET enable_progress_bar = true")
         threads = os.environ.get("MIGLINK_THREADS")
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
@@ -191,8 +193,13 @@ class Run:
 
     # -- driver ---------------------------------------------------------------------------
     def run(self, steps: list[str]) -> dict:
+        from tqdm import tqdm
+
         with self.database():
-            for step in steps:
+            bar = tqdm(steps, desc="miglink", unit="step", disable=not sys.stderr.isatty(),
+                       leave=False)
+            for step in bar:
+                bar.set_postfix_str(step)
                 missing = [t for t in NEEDS.get(step, ()) if not self.has_table(t)]
                 if missing:
                     raise MiglinkError(
