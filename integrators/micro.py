@@ -556,10 +556,10 @@ class MicroIntegrator:
                        lead(how) OVER w AS nhow,
                        row_number() OVER w AS pos
                 FROM _mi_seq WINDOW w AS (PARTITION BY person_id ORDER BY k)),
-            first_out AS (SELECT person_id, d AS x, imputed FROM s
+            first_out AS (SELECT person_id, d AS x, imputed, how FROM s
                           WHERE pos = 1 AND direction = 'out'),
             evid AS (
-                SELECT f.person_id, f.x, f.imputed,
+                SELECT f.person_id, f.x, f.imputed, f.how,
                        min(r.registration_date) FILTER (WHERE r.kind = 'register'
                            AND r.registration_date <= f.x) AS reg,
                        min(r.valid_from) FILTER (WHERE r.kind = 'visa'
@@ -589,7 +589,7 @@ class MicroIntegrator:
                         WHEN lo = reg AND reg > {ds} THEN 'register'
                         WHEN lo = visa AND visa > {ds} THEN 'visa'
                         ELSE 'data_start' END,
-                   NULL, NULL
+                   CASE WHEN imputed THEN how END, NULL
             FROM lower""")
         # persons with no crossings: register periods (merged), else census presence
         con.execute(f"""

@@ -412,3 +412,176 @@ def test_repair_birth_native_born_present_from_birth():
         (1, D("2023-02-01"), D("2023-06-01"), "birth"),
         (2, D("2023-02-01"), D("2024-01-01"), "register"),
         (3, D("2023-03-13"), D("2023-06-01"), "register")]
+
+
+# ------------------------------------------------------------------ crossings repaired from
+# other sources (a crossing missing from the border file, implied by the register, census or
+# visa file); each is a row of `crossings` with `repair` naming the evidence
+REP_COLS = "person_id, crossing_date, direction, repair"
+
+
+def repaired(con):
+    return rows_of(con, f"SELECT {REP_COLS} FROM crossings WHERE repair IS NOT NULL "
+                        "ORDER BY person_id, crossing_date")
+
+
+def test_repair_deregistration_closes_an_open_stay_at_the_midpoint():
+    con = make_db([
+        cx(9, "2023-01-01", "in"),  # data start 2023-01-01
+        # 1: back on Mar 1, never seen leaving, deregistered Sep 1 (184 days later): the
+        # departure is imputed on Mar 1 + floor(184 / 2) = Jun 1
+        dict(person_id=1, source="reg", registration_date=D("2010-01-01"),
+             deregistration_date=D("2023-09-01")),
+        cx(1, "2023-02-01", "out"), cx(1, "2023-03-01", "in"),
+        # 2: the same, but registered again after the deregistration: no repair
+        dict(person_id=2, source="reg", registration_date=D("2010-01-01"),
+             deregistration_date=D("2023-09-01")),
+        dict(person_id=2, source="reg", registration_date=D("2023-10-01")),
+        cx(2, "2023-02-01", "out"), cx(2, "2023-03-01", "in"),
+        # 3: deregistered because of a death (known death date): the death ends the stay
+        dict(person_id=3, source="reg", registration_date=D("2010-01-01"),
+             deregistration_date=D("2023-09-01"), death_date=D("2023-08-20")),
+        cx(3, "2023-02-01", "out"), cx(3, "2023-03-01", "in"),
+        # 4: the departure was recorded: nothing to repair
+        dict(person_id=4, source="reg", registration_date=D("2010-01-01"),
+             deregistration_date=D("2023-09-01")),
+        cx(4, "2023-02-01", "out"), cx(4, "2023-03-01", "in"), cx(4, "2023-04-01", "out"),
+    ], with_death=True)
+    counts = integrate(con, make_cfg())
+    assert repaired(con) == [(1, D("2023-06-01"), "out", "deregistration")]
+    assert counts["crossings repaired by deregistration"] == 1
+    assert rows_of(con, "SELECT start_date, end_date, end_observed, end_repair, days_present "
+                        "FROM stays WHERE person_id = 1 ORDER BY stay_seq") == [
+        (D("2023-01-01"), D("2023-02-01"), True, None, 31),
+        (D("2023-03-01"), D("2023-06-01"), False, "deregistration", 92)]
+    # the classifier sees the repaired departure: 31 (Jan) + 92 = 123 days present in 2023,
+    # so not resident under 6/12 at 2023-12-31; person 2 (no repair): 31 + 306 (Mar 1 -
+    # Dec 31) = 337
+    from integrators.residence import classify
+
+    classify(con, ["6/12"], [D("2023-12-31")], OU)
+    assert rows_of(con, "SELECT person_id, days_present, status FROM residence "
+                        "WHERE person_id IN (1, 2) ORDER BY 1") == [
+        (1, 123, "not_present"), (2, 337, "resident_present")]
+
+
+def test_repair_registered_since_before_the_data_first_crossing_an_arrival():
+    con = make_db([
+        cx(9, "2023-01-01", "in"),  # data start 2023-01-01
+        # 1: registered since 2010, first crossing an arrival on May 1: present at the data
+        # start, the departure missed: imputed on Jan 1 + floor(120 / 2) = Mar 2
+        dict(person_id=1, source="reg", registration_date=D("2010-01-01")),
+        cx(1, "2023-05-01", "in"),
+        # 2: also counted by the census on Mar 7: present then, so the departure lies in
+        # (Mar 7, May 1): Mar 7 + floor(55 / 2) = Apr 3
+        dict(person_id=2, source="reg", registration_date=D("2010-01-01")),
+        dict(person_id=2, source="census", census_date=D("2023-03-07")),
+        cx(2, "2023-05-01", "in"),
+        # 3: registered within the data (Feb 1): a registration lags the arrival and the
+        # person may have left since, so it is no evidence of presence: no repair
+        dict(person_id=3, source="reg", registration_date=D("2023-02-01")),
+        cx(3, "2023-05-01", "in"),
+        # 4: deregistered before the arrival: no repair
+        dict(person_id=4, source="reg", registration_date=D("2010-01-01"),
+             deregistration_date=D("2023-02-01")),
+        cx(4, "2023-05-01", "in"),
+    ])
+    integrate(con, make_cfg())
+    assert repaired(con) == [(1, D("2023-03-02"), "out", "register"),
+                             (2, D("2023-04-03"), "out", "census")]
+    assert rows_of(con, "SELECT person_id, start_date, end_date, start_repair, end_repair "
+                        "FROM stays WHERE person_id IN (1, 2) ORDER BY 1, 2") == [
+        (1, D("2023-01-01"), D("2023-03-02"), "data_start", "register"),
+        (1, D("2023-05-01"), D("2025-01-01"), None, "open"),
+        (2, D("2023-01-01"), D("2023-04-03"), "data_start", "census"),
+        (2, D("2023-05-01"), D("2025-01-01"), None, "open")]
+
+
+def test_repair_visa_bounds_a_missed_arrival_between_two_departures():
+    con = make_db([
+        cx(9, "2023-01-01", "in"),
+        # 1: out Mar 1, out Sep 1; the only visa runs Jul 1 - Oct 1: the missed arrival was
+        # on a valid visa, so in [Jul 1, Sep 1]: Jul 1 + floor(62 / 2) = Aug 1 (the plain
+        # midpoint would be Jun 1)
+        cx(1, "2023-02-01", "in"), cx(1, "2023-03-01", "out"), cx(1, "2023-09-01", "out"),
+        dict(person_id=1, source="visa", valid_from=D("2023-07-01"), valid_to=D("2023-10-01")),
+        # 2: a visa valid on Mar 1 already (renewed without a gap: one island from Feb 1):
+        # it could have been used for an earlier return: no repair (the rule's midpoint)
+        cx(2, "2023-02-01", "in"), cx(2, "2023-03-01", "out"), cx(2, "2023-09-01", "out"),
+        dict(person_id=2, source="visa", valid_from=D("2023-02-01"), valid_to=D("2023-04-30")),
+        dict(person_id=2, source="visa", valid_from=D("2023-05-01"), valid_to=D("2023-10-01")),
+    ])
+    integrate(con, make_cfg())
+    assert repaired(con) == [(1, D("2023-08-01"), "in", "visa")]
+    assert rows_of(con, "SELECT person_id, start_date, end_date, start_repair FROM stays "
+                        "WHERE person_id IN (1, 2) ORDER BY 1, 2") == [
+        (1, D("2023-02-01"), D("2023-03-01"), None),
+        (1, D("2023-08-01"), D("2023-09-01"), "visa"),
+        (2, D("2023-02-01"), D("2023-03-01"), None),
+        (2, D("2023-06-01"), D("2023-09-01"), "imputed_crossing")]  # Mar 1 + 184 // 2
+
+
+def test_repair_visa_end_bounds_a_missed_departure_between_two_arrivals():
+    con = make_db([
+        cx(9, "2023-01-01", "in"),
+        # 1: in Feb 1, in Aug 1, on a visitor visa Jan 20 - Apr 19: gone by Apr 20 at the
+        # latest: Feb 1 + floor((Apr 20 - Feb 1 = 78) / 2) = Mar 12 (plain midpoint May 2)
+        cx(1, "2023-02-01", "in"), cx(1, "2023-08-01", "in"),
+        dict(person_id=1, source="visa", valid_from=D("2023-01-20"), valid_to=D("2023-04-19"),
+             visa_category="visitor"),
+        # 2: the same on a resident visa (its end does not end the right to stay): midpoint
+        cx(2, "2023-02-01", "in"), cx(2, "2023-08-01", "in"),
+        dict(person_id=2, source="visa", valid_from=D("2023-01-20"), valid_to=D("2023-04-19"),
+             visa_category="resident"),
+    ])
+    integrate(con, make_cfg())
+    assert repaired(con) == [(1, D("2023-03-12"), "out", "visa_end")]
+    assert rows_of(con, "SELECT person_id, start_date, end_date, end_repair FROM stays "
+                        "WHERE person_id IN (1, 2) AND start_date = DATE '2023-02-01' "
+                        "ORDER BY 1") == [
+        (1, D("2023-02-01"), D("2023-03-12"), "visa_end"),
+        (2, D("2023-02-01"), D("2023-05-02"), "imputed_crossing")]
+
+
+def test_repair_arrival_before_a_repaired_first_departure_and_choice_of_repairs():
+    con = make_db([
+        cx(9, "2023-01-01", "in"),
+        # 1: first crossing out Jun 1, visa from Mar 1: arrival in [Mar 1, Jun 1]:
+        # Mar 1 + floor(92 / 2) = Apr 16
+        dict(person_id=1, source="visa", valid_from=D("2023-03-01"), valid_to=D("2023-12-31")),
+        cx(1, "2023-06-01", "out"),
+    ])
+    integrate(con, make_cfg())
+    assert repaired(con) == [(1, D("2023-04-16"), "in", "visa")]
+    from integrators.micro import MicroIntegrator
+
+    integrate(con, make_cfg(), repairs=())   # none: the border file as it is
+    assert repaired(con) == []
+    assert rows_of(con, "SELECT start_date, start_repair FROM stays WHERE person_id = 1") == [
+        (D("2023-03-01"), "visa")]   # the stay's own lower bound (no crossing)
+    with pytest.raises(ValueError, match="unknown repair"):
+        MicroIntegrator(repairs=("guess",))
+
+
+def test_unknown_birth_date_of_register_only_native_born_bounded_by_registration():
+    from integrators.residence import classify
+
+    con = make_db([
+        cx(9, "2019-01-01", "in"),  # data start 2019-01-01
+        # 1: native-born, birth date unreadable, registered 2024-10-25 and never crossed:
+        # born on or before that day, so not present (not born) at 2023-12-31
+        dict(person_id=1, source="reg", birth_country="NZL",
+             registration_date=D("2024-10-25")),
+        # 2: the same with a birth year long before: a late registration, not a birth
+        dict(person_id=2, source="reg", birth_country="NZL", birth_year=1980,
+             registration_date=D("2024-10-25")),
+    ])
+    integrate(con, make_cfg())
+    assert rows_of(con, "SELECT person_id, birth_date FROM residence_persons "
+                        "WHERE person_id IN (1, 2) ORDER BY 1") == [
+        (1, D("2024-10-25")), (2, None)]
+    assert rows_of(con, "SELECT birth_date FROM persons WHERE person_id = 1") == [(None,)]
+    classify(con, ["12/16"], [D("2023-12-31"), D("2024-12-31")], OU)
+    assert rows_of(con, "SELECT reference_date, status FROM residence WHERE person_id = 1 "
+                        "ORDER BY 1") == [(D("2023-12-31"), "not_present"),
+                                          (D("2024-12-31"), "resident_present")]
