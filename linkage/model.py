@@ -63,14 +63,22 @@ def _lvl(sql, label, m, u, tf=None, null=False):
 
 
 def _close(x: str) -> str:
-    """Jaro-Winkler ≥ 0.92, or one a prefix of the other (MRZ truncation), or phonetic
-    (NYSIIS, Metaphone, Match Rating codex or transliteration skeleton equal)."""
+    """Jaro-Winkler ≥ 0.92, or one a prefix of the other (MRZ truncation, dropped middle
+    names)."""
     s = f"{x}_std"
     return (f"(jaro_winkler_similarity(l.{s}, r.{s}) >= 0.92 OR "
             f"(least(length(l.{s}), length(r.{s})) >= 4 AND "
-            f"(starts_with(l.{s}, r.{s}) OR starts_with(r.{s}, l.{s}))) OR "
-            f"l.{x}_nysiis = r.{x}_nysiis OR l.{x}_metaphone = r.{x}_metaphone OR "
+            f"(starts_with(l.{s}, r.{s}) OR starts_with(r.{s}, l.{s}))))")
+
+
+def _phon(x: str) -> str:
+    """NYSIIS, Metaphone, Match Rating codex or transliteration skeleton equal."""
+    return (f"(l.{x}_nysiis = r.{x}_nysiis OR l.{x}_metaphone = r.{x}_metaphone OR "
             f"l.{x}_mrc = r.{x}_mrc OR l.{x}_skel = r.{x}_skel)")
+
+
+def _near(x: str) -> str:
+    return f"({_close(x)} OR {_phon(x)})"
 
 
 def _jw(x: str, t: float) -> str:
@@ -84,9 +92,10 @@ def name_comparison() -> dict:
     nationality and the product of two frequencies overstates the evidence (measured on
     the synthetic world: false links 369 -> 45 on 254k records). Levels: all tokens equal
     (exact, swapped or reordered; TF), one part missing and the other exact (TF) or close,
-    one exact and the other close (Jaro-Winkler ≥ 0.92, truncated or phonetic), both
-    close, one exact and the other Jaro-Winkler ≥ 0.8, a part swapped, both ≥ 0.8, one part
-    exact only (TF), one part close, a shared token, else."""
+    one exact and the other close (Jaro-Winkler ≥ 0.92 or truncated), one exact and the
+    other phonetic, both close or phonetic, one exact and the other Jaro-Winkler ≥ 0.8, a
+    part swapped, both ≥ 0.8, one part exact only (TF), one part close, a shared token,
+    else."""
     g_null = "(l.given_std IS NULL OR r.given_std IS NULL)"
     f_null = "(l.family_std IS NULL OR r.family_std IS NULL)"
     g_eq, f_eq = "l.given_std = r.given_std", "l.family_std = r.family_std"
@@ -101,13 +110,16 @@ def name_comparison() -> dict:
                  tf="family_std"),
             _lvl(f"{f_null} AND {g_eq}", "given exact, family missing", 0.01, 2e-4,
                  tf="given_std"),
-            _lvl(f"{g_null} AND {_close('family')}", "family close, given missing",
+            _lvl(f"{g_null} AND {_near('family')}", "family close, given missing",
                  0.01, 5e-4),
-            _lvl(f"{f_null} AND {_close('given')}", "given close, family missing",
+            _lvl(f"{f_null} AND {_near('given')}", "given close, family missing",
                  0.005, 5e-4),
             _lvl(f"({g_eq} AND {_close('family')}) OR ({f_eq} AND {_close('given')})",
-                 "one exact, other close", 0.15, 2e-5),
-            _lvl(f"{_close('given')} AND {_close('family')}", "both close", 0.08, 5e-5),
+                 "one exact, other close", 0.12, 2e-5),
+            _lvl(f"({g_eq} AND {_phon('family')}) OR ({f_eq} AND {_phon('given')})",
+                 "one exact, other phonetic", 0.03, 3e-5),
+            _lvl(f"{_near('given')} AND {_near('family')}", "both close or phonetic",
+                 0.08, 5e-5),
             _lvl(f"({g_eq} AND {_jw('family', 0.8)}) OR ({f_eq} AND {_jw('given', 0.8)})",
                  "one exact, other JW>=0.8", 0.03, 5e-5),
             _lvl("l.given_std = r.family_std OR l.family_std = r.given_std", "part swapped",
@@ -115,7 +127,7 @@ def name_comparison() -> dict:
             _lvl(f"{_jw('given', 0.8)} AND {_jw('family', 0.8)}", "both JW>=0.8", 0.02, 1e-4),
             _lvl(f_eq, "family exact only", 0.02, 0.002, tf="family_std"),
             _lvl(g_eq, "given exact only", 0.01, 0.002, tf="given_std"),
-            _lvl(f"{_close('given')} OR {_close('family')}", "one part close", 0.01, 0.01),
+            _lvl(f"{_near('given')} OR {_near('family')}", "one part close", 0.01, 0.01),
             _lvl("len(list_intersect(string_split(l.name_key, ' '), "
                  "string_split(r.name_key, ' '))) > 0", "a shared token", 0.005, 0.005),
             _lvl("ELSE", "else", 0.015, 0.98),
