@@ -85,7 +85,8 @@ PRECEDENCE: dict[str, int] = {"register": 1, "census": 2, "visa": 3, "border": 4
 #: Crossing repairs from other sources (module docstring), by name -> step of ``_repairs``.
 REPAIRS: dict[str, str] = {"deregistration": "r1", "present_before_first_arrival": "r2",
                            "visa_bounds_missed_arrival": "r3", "arrival_before_first_exit": "r4",
-                           "visa_bounds_missed_departure": "r5"}
+                           "visa_bounds_missed_departure": "r5",
+                           "census_bounds_unattested_visitor": "r6"}
 
 #: Attributes resolved by precedence (citizenship has its own, dated, resolution).
 ATTRIBUTES: tuple[str, ...] = ("sex", "birth_date", "birth_year", "birth_country", "death_date")
@@ -450,6 +451,31 @@ class MicroIntegrator:
             r5 AS (
                 SELECT person_id, x1 + ((vt + 1 - x1) // 2)::INTEGER, 'out', pk + 0.5, 'visa_end'
                 FROM e5 WHERE x1 <= vt AND vt + 1 < x2 AND NOT res),
+            -- (6) a foreign citizen known to the border file alone (no register, census, visa
+            --     or list record): absent on a census night inside the interval the
+            --     crossings leave open (before a first departure, after a last arrival)
+            census_days AS (SELECT DISTINCT census_date AS c FROM _mi_rec
+                            WHERE kind = 'census' AND census_date BETWEEN {ds} AND {ou}),
+            unattested AS (
+                SELECT r.person_id FROM _mi_rec r JOIN persons p USING (person_id)
+                WHERE p.citizen = false GROUP BY ALL
+                HAVING bool_and(r.kind = 'border')),
+            r6 AS (
+                SELECT o.person_id, c.c + 1 + ((o.d - c.c - 1) // 2)::INTEGER, 'in', 0.5,
+                       'census_absent'
+                FROM (SELECT o.person_id, o.d, max(c.c) AS c
+                      FROM _mi_o o JOIN unattested USING (person_id)
+                      JOIN census_days c ON c.c < o.d
+                      WHERE o.k = 1 AND o.dir = 'out' GROUP BY ALL) o
+                JOIN census_days c ON c.c = o.c
+                UNION ALL
+                SELECT o.person_id, o.d + ((c.c - o.d) // 2)::INTEGER, 'out', o.k + 0.5,
+                       'census_absent'
+                FROM (SELECT o.person_id, o.d, o.k, min(c.c) AS c
+                      FROM _mi_o o JOIN unattested USING (person_id)
+                      JOIN census_days c ON c.c > o.d
+                      WHERE o.k = o.last_k AND o.dir = 'in' GROUP BY ALL) o
+                JOIN census_days c ON c.c = o.c),
             -- (4) first crossing (after (2)) a departure and the visa island in force / the
             --     registration began within the data: the person arrived in between, not
             --     before the data
