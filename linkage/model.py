@@ -20,23 +20,6 @@ from dataclasses import dataclass
 
 from .errors import MiglinkError
 
-#: linkage_keys columns used by each comparison.
-COMPARISON_COLUMNS: dict[str, tuple[str, ...]] = {
-    "given_name": ("given_std", "given_nysiis", "given_metaphone", "given_mrc", "given_skel",
-                   "family_std", "name_key"),
-    "family_name": ("family_std", "family_nysiis", "family_metaphone", "family_mrc",
-                    "family_skel", "given_std", "name_key"),
-    "birth_date": ("birth_y", "birth_m", "birth_d"),
-    "sex": ("sex",),
-    "citizenship": ("citizenship",),
-    "birth_country": ("birth_country",),
-    "document_number": ("doc",),
-    "address": ("address_std",),
-    "locality": ("locality_std",),
-    "postcode": ("postcode_std",),
-    "region": ("region_std",),
-}
-
 #: canonical fields (records) -> comparison that uses them.
 FIELD_TO_COMPARISON: dict[str, tuple[str, ...]] = {
     "given_name": ("given_name", "family_name"), "family_name": ("given_name", "family_name"),
