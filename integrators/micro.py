@@ -86,7 +86,8 @@ PRECEDENCE: dict[str, int] = {"register": 1, "census": 2, "visa": 3, "border": 4
 REPAIRS: dict[str, str] = {"deregistration": "r1", "present_before_first_arrival": "r2",
                            "visa_bounds_missed_arrival": "r3", "arrival_before_first_exit": "r4",
                            "visa_bounds_missed_departure": "r5",
-                           "census_bounds_unattested_visitor": "r6"}
+                           "census_bounds_unattested_visitor": "r6",
+                           "census_bounds_missed_crossing": "r7"}
 
 #: Attributes resolved by precedence (citizenship has its own, dated, resolution).
 ATTRIBUTES: tuple[str, ...] = ("sex", "birth_date", "birth_year", "birth_country", "death_date")
@@ -476,6 +477,28 @@ class MicroIntegrator:
                       JOIN census_days c ON c.c > o.d
                       WHERE o.k = o.last_k AND o.dir = 'in' GROUP BY ALL) o
                 JOIN census_days c ON c.c = o.c),
+            -- (7) two crossings in one direction on x1 < x2 and the person counted by a
+            --     census on c in between: the missed crossing is on c's side (an arrival in
+            --     (x1, c], a departure in (c, x2]) unless a visa already bounds it
+            r7 AS (
+                SELECT o.person_id,
+                       CASE o.dir WHEN 'out' THEN o.pd + ((c.c - o.pd) // 2)::INTEGER
+                                  ELSE c.c + 1 + ((o.d - c.c - 1) // 2)::INTEGER END,
+                       CASE o.dir WHEN 'out' THEN 'in' ELSE 'out' END, o.pk + 0.5, 'census'
+                FROM _mi_o o
+                JOIN (SELECT DISTINCT person_id, census_date AS c FROM _mi_rec
+                      WHERE kind = 'census' AND census_date IS NOT NULL) c
+                  ON c.person_id = o.person_id AND o.pd < c.c AND c.c < o.d
+                WHERE o.dir = o.pdir
+                  AND NOT EXISTS (SELECT 1 FROM e3 WHERE e3.person_id = o.person_id
+                                  AND e3.pk = o.pk AND e3.lo > e3.x1
+                                  AND {'true' if 'visa_bounds_missed_arrival' in self.repairs
+                                       else 'false'})
+                  AND NOT EXISTS (SELECT 1 FROM e5 WHERE e5.person_id = o.person_id
+                                  AND e5.pk = o.pk AND e5.x1 <= e5.vt AND e5.vt + 1 < e5.x2
+                                  AND NOT e5.res
+                                  AND {'true' if 'visa_bounds_missed_departure' in self.repairs
+                                       else 'false'})),
             -- (4) first crossing (after (2)) a departure and the visa island in force / the
             --     registration began within the data: the person arrived in between, not
             --     before the data

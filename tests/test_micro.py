@@ -585,3 +585,57 @@ def test_unknown_birth_date_of_register_only_native_born_bounded_by_registration
     assert rows_of(con, "SELECT reference_date, status FROM residence WHERE person_id = 1 "
                         "ORDER BY 1") == [(D("2023-12-31"), "not_present"),
                                           (D("2024-12-31"), "resident_present")]
+
+
+def test_repair_census_night_bounds_the_crossings_of_a_visitor_known_to_the_border_alone():
+    con = make_db([
+        cx(9, "2023-01-01", "in"),  # data start 2023-01-01
+        dict(person_id=8, source="census", census_date=D("2023-03-07")),  # census night
+        # 1: a foreign citizen seen only at the border, first crossing out Sep 1: not
+        # counted on census night Mar 7, so arrived in [Mar 8, Sep 1]:
+        # Mar 8 + floor(177 / 2) = Jun 4 (else present since the data start)
+        cx(1, "2023-09-01", "out", citizenship="AUS"),
+        # 2: the same but a citizen (the census misses residents too): no repair
+        cx(2, "2023-09-01", "out", citizenship="NZL"),
+        # 3: a foreign citizen arrived Jan 10, never seen leaving, not counted on Mar 7:
+        # left in (Jan 10, Mar 7]: Jan 10 + floor(56 / 2) = Feb 7
+        cx(3, "2023-01-10", "in", citizenship="AUS"),
+        # 4: as 1 but on a list of the hidden population: attested, no repair
+        cx(4, "2023-09-01", "out", citizenship="AUS"),
+        dict(person_id=4, source="ngo"),
+    ])
+    counts = integrate(con, make_cfg())
+    assert repaired(con) == [(1, D("2023-06-04"), "in", "census_absent"),
+                             (3, D("2023-02-07"), "out", "census_absent")]
+    assert counts["crossings repaired by census_absent"] == 2
+    assert rows_of(con, "SELECT person_id, start_date, end_date, start_repair, end_repair "
+                        "FROM stays WHERE person_id IN (1, 3) ORDER BY 1") == [
+        (1, D("2023-06-04"), D("2023-09-01"), "census_absent", None),
+        (3, D("2023-01-10"), D("2023-02-07"), None, "census_absent")]
+
+
+def test_repair_census_count_bounds_a_missed_crossing_between_two_in_one_direction():
+    con = make_db([
+        cx(9, "2023-01-01", "in"),
+        # 5: out Jan 10, out May 1, counted on census night Mar 7: back by then, so the
+        # arrival is in (Jan 10, Mar 7]: Jan 10 + floor(56 / 2) = Feb 7
+        cx(5, "2023-01-10", "out"), cx(5, "2023-05-01", "out"),
+        dict(person_id=5, source="census", census_date=D("2023-03-07")),
+        # 6: in Jan 10, in May 1, counted Mar 7: still here then, so the departure is in
+        # [Mar 8, May 1]: Mar 8 + floor(54 / 2) = Apr 4 (the plain midpoint, Mar 6, would
+        # have the person abroad on census night)
+        cx(6, "2023-01-10", "in"), cx(6, "2023-05-01", "in"),
+        dict(person_id=6, source="census", census_date=D("2023-03-07")),
+        # 7: counted on a census outside the gap: the plain midpoint (by the classifier)
+        cx(7, "2023-01-10", "in"), cx(7, "2023-05-01", "in"),
+        dict(person_id=7, source="census", census_date=D("2023-06-07")),
+    ])
+    integrate(con, make_cfg())
+    assert repaired(con) == [(5, D("2023-02-07"), "in", "census"),
+                             (6, D("2023-04-04"), "out", "census")]
+    assert rows_of(con, "SELECT person_id, start_date, end_date, start_repair, end_repair "
+                        "FROM stays WHERE person_id IN (6, 7) ORDER BY 1, 2") == [
+        (6, D("2023-01-10"), D("2023-04-04"), None, "census"),
+        (6, D("2023-05-01"), D("2025-01-01"), None, "open"),
+        (7, D("2023-01-10"), D("2023-03-06"), None, "imputed_crossing"),
+        (7, D("2023-05-01"), D("2025-01-01"), None, "open")]
