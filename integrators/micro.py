@@ -37,7 +37,51 @@ Crossings (RESIDENCE.md "Days present")
     The border events in person order ``(crossing_date, event_seq)``. Exact duplicates of one
     crossing (same person, date and direction, adjacent in that order: duplicated source rows)
     are removed and counted (``duplicates_removed``); ``seq`` numbers the crossings of one
-    person and day in source row order.
+    person and day in source row order (repaired crossings placed next to the crossing they
+    follow). ``repair`` is NULL for a recorded crossing.
+
+Crossings repaired from other sources (:data:`REPAIRS`; ``MicroIntegrator(repairs=...)``)
+    A crossing missing from the border file (a documented defect: Defects.crossing_missing)
+    leaves two crossings in one direction (RESIDENCE.md imputes the missed one at the
+    midpoint) or a history that starts with an exit / ends with an arrival (RESIDENCE.md
+    then extends the state to the unobserved past / to ``observed_until``). Where another
+    source bounds the date of the missed crossing, micro-integration writes it into
+    ``crossings`` (flagged by ``repair`` = the evidence) at the midpoint of the *bounded*
+    interval, RESIDENCE.md's convention applied to the evidence; the classifier then counts
+    it like any crossing (RESIDENCE.md: an imputed crossing counts everywhere). Each is a
+    set-based step over all persons:
+
+    - ``deregistration``: the last crossing is an arrival on a, then a deregistration on
+      r >= a (not a death, no later registration): departure at a + (r - a) // 2;
+    - ``present_before_first_arrival`` (``register`` / ``census``): the first crossing is an
+      arrival on x but the person was registered since before the data (not deregistered
+      before x) or counted by a census on c < x: present until a missed departure at
+      lo + (x - lo) // 2, lo = the latest of the data start and c. A registration *within*
+      the data is no evidence (it lags the arrival by weeks; the person may have left);
+    - ``visa_bounds_missed_arrival`` (``visa``): departures on x1 <= x2 and the visa island
+      (visas whose validity overlaps or abuts, i.e. renewals) in force at x2 began on v > x1:
+      an entry needs a valid visa, so the arrival lies in [v, min(island end, x2)];
+    - ``visa_bounds_missed_departure`` (``visa_end``): arrivals on x1 <= x2, x1 on a visa
+      island ending on e with e + 1 < x2 and no ``resident`` visa in it (a resident visa's
+      end does not end the right to stay): departure in [x1, e + 1];
+    - ``census_bounds_missed_crossing`` (``census``): two crossings in one direction around a
+      census night c on which the person was counted (x1 < c < x2): the missed arrival is in
+      (x1, c], the missed departure in (c, x2] (unless a visa already bounds it);
+    - ``census_bounds_unattested_visitor`` (``census_absent``): a foreign citizen known to
+      the border file alone (no register, census, visa or list record) whose first crossing
+      is an exit after a census night c, or whose last is an arrival before one, was not
+      there on c (the census counts visitors too): arrival in (c, x], departure in (x, c];
+    - ``arrival_before_first_exit`` (``visa`` / ``register`` / ``census``): the first
+      crossing (after the repairs above) is an exit on x and the visa island in force at x /
+      the first registration began within the data: arrival in [visa start, min(island end,
+      registration, census count, x)], or on the registration / census day without a visa
+      (the stays' lower bound below). Not for a native-born person born in the data
+      (present from birth).
+
+    Not repaired (no evidence, or evidence that misleads in the data): an open stay past the
+    end of a visitor visa (overstayers, the hidden population, do exactly that) and gaps of
+    citizens and residents without census evidence (RESIDENCE.md's midpoint).
+    ``counts["crossings repaired by <evidence>"]`` reports them.
 
 Residence persons (initial status for the 12/16 rule)
     ``resident`` when a register period covers the day before the first crossing
@@ -45,7 +89,11 @@ Residence persons (initial status for the 12/16 rule)
     person before the first crossing; ``non_resident`` when the first crossing is an arrival
     and a visa started on or before it; else NULL (the rule infers it from the first
     crossing's direction). Persons with no crossings but a register or census record are
-    ``resident``. ``permit_valid_until`` is the latest visa ``valid_to``.
+    ``resident``. ``permit_valid_until`` is the latest visa ``valid_to``. ``birth_date`` is
+    the resolved one; when it is unknown for a native-born person without crossings whose
+    first registration falls within the data (in the year of birth or the next, by
+    ``birth_year`` when known), it is bounded by that registration (born on or before it:
+    not in the population before it; ``persons.birth_date`` stays NULL).
 
 Stays (RESIDENCE.md)
     ``[start_date, end_date)``: arrival day present, departure day absent, so days present
@@ -54,7 +102,10 @@ Stays (RESIDENCE.md)
     ``repair``; ``start_observed`` / ``end_observed`` false):
 
     - two crossings in one direction in a row on x1 <= x2: the opposite crossing is imputed on
-      x1 + floor((x2 - x1) / 2) (``imputed_crossing``);
+      x1 + floor((x2 - x1) / 2) (``imputed_crossing``); a crossing repaired from other
+      sources (above) bounds a stay like a recorded one, flagged with its evidence
+      (``register``, ``census``, ``visa``, ``visa_end``, ``census_absent``,
+      ``deregistration``; ``*_observed`` false);
     - a history that starts with an exit on x: present before it, from the earliest
       registration or visa start on or before x, clamped to the start of the border data and
       to the birth date, but no later than a census day in [data start, x] that counted the
