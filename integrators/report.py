@@ -1382,6 +1382,7 @@ class Report:
         if idx:
             chosen = idx[0]
             if res.get("ci_low") is not None:
+                df[["ci_low", "ci_high"]] = df[["ci_low", "ci_high"]].astype(float)
                 df.loc[chosen, ["ci_low", "ci_high"]] = [res["ci_low"], res["ci_high"]]
         finite = pd.to_numeric(df["estimate"], errors="coerce")
         show = df[np.isfinite(finite.fillna(np.nan))].reset_index()
