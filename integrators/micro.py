@@ -103,9 +103,8 @@ Stays (RESIDENCE.md)
 
     - two crossings in one direction in a row on x1 <= x2: the opposite crossing is imputed on
       x1 + floor((x2 - x1) / 2) (``imputed_crossing``); a crossing repaired from other
-      sources (above) bounds a stay like a recorded one, flagged with its evidence
-      (``register``, ``census``, ``visa``, ``visa_end``, ``census_absent``,
-      ``deregistration``; ``*_observed`` false);
+      sources (above) is an imputed crossing too (``imputed_crossing``, ``*_observed``
+      false), its evidence in ``repair``: ``start:imputed_crossing(visa)``;
     - a history that starts with an exit on x: present before it, from the earliest
       registration or visa start on or before x, clamped to the start of the border data and
       to the birth date, but no later than a census day in [data start, x] that counted the
@@ -677,9 +676,12 @@ class MicroIntegrator:
                 FROM lower0)
             SELECT person_id, d AS start_date, coalesce(nd, {ou} + 1) AS end_date,
                    NOT imputed AS start_observed, coalesce(NOT nimp, false) AS end_observed,
-                   CASE WHEN imputed THEN how END AS start_repair,
-                   CASE WHEN nd IS NULL THEN 'open' WHEN nimp THEN nhow
-                        END AS end_repair, purpose
+                   CASE WHEN imputed THEN 'imputed_crossing' END AS start_repair,
+                   CASE WHEN nd IS NULL THEN 'open' WHEN nimp THEN 'imputed_crossing'
+                        END AS end_repair, purpose,
+                   CASE WHEN imputed THEN nullif(how, 'imputed_crossing') END AS start_ev,
+                   CASE WHEN nd IS NOT NULL AND nimp THEN nullif(nhow, 'imputed_crossing')
+                        END AS end_ev
             FROM s WHERE direction = 'in'
             UNION ALL
             SELECT person_id, least(lo, census) AS start_date, x AS end_date,
@@ -689,7 +691,8 @@ class MicroIntegrator:
                         WHEN lo = reg AND reg > {ds} THEN 'register'
                         WHEN lo = visa AND visa > {ds} THEN 'visa'
                         ELSE 'data_start' END,
-                   CASE WHEN imputed THEN how END, NULL
+                   CASE WHEN imputed THEN 'imputed_crossing' END, NULL, NULL,
+                   CASE WHEN imputed THEN nullif(how, 'imputed_crossing') END
             FROM lower""")
         # persons with no crossings: register periods (merged), else census presence
         con.execute(f"""
@@ -723,10 +726,11 @@ class MicroIntegrator:
                           AS grp
                 FROM q)
             SELECT person_id, min(s), max(e), false, false, 'register',
-                   CASE WHEN arg_max(closed, e) THEN 'deregistration' ELSE 'open' END, NULL
+                   CASE WHEN arg_max(closed, e) THEN 'deregistration' ELSE 'open' END, NULL,
+                   NULL, NULL
             FROM g GROUP BY person_id, grp
             UNION ALL
-            SELECT person_id, {ds}, {ou} + 1, false, false, 'census', 'open', NULL
+            SELECT person_id, {ds}, {ou} + 1, false, false, 'census', 'open', NULL, NULL, NULL
             FROM nocx WHERE person_id NOT IN (
                 SELECT person_id FROM _mi_rec WHERE kind = 'register')""")
         # death ends a stay; visa context; final table
@@ -746,7 +750,8 @@ class MicroIntegrator:
                        start_repair,
                        CASE WHEN end_date > death_date THEN 'death' ELSE end_repair END
                            AS end_repair,
-                       purpose
+                       purpose, start_ev,
+                       CASE WHEN end_date > death_date THEN NULL ELSE end_ev END AS end_ev
                 FROM d),
             v AS (
                 SELECT c.person_id, c.start_date,
@@ -771,8 +776,11 @@ class MicroIntegrator:
                                       c.end_date) AS stay_seq,
                    c.start_date, c.end_date, c.start_observed, c.end_observed,
                    c.start_repair, c.end_repair,
-                   nullif(concat_ws(',', 'start:' || c.start_repair, 'end:' || c.end_repair),
-                          '') AS repair,
+                   nullif(concat_ws(',',
+                                    'start:' || c.start_repair
+                                    || coalesce('(' || c.start_ev || ')', ''),
+                                    'end:' || c.end_repair
+                                    || coalesce('(' || c.end_ev || ')', '')), '') AS repair,
                    c.end_date - c.start_date AS days_present,
                    coalesce(c.purpose, v.visa_purpose) AS purpose, v.visa_category,
                    v.visa_purpose

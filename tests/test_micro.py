@@ -250,25 +250,31 @@ def test_repair_two_departures_in_a_row_imputes_arrival_and_history_starting_wit
 
 @pytest.mark.parametrize("extra, start, repair", [
     # registration after the data start and before the exit: present from registration
-    ([dict(source="reg", registration_date=D("2023-02-01"))], D("2023-02-01"), "register"),
+    # (the arrival is an imputed crossing repaired from the register: see the crossings
+    # repairs below)
+    ([dict(source="reg", registration_date=D("2023-02-01"))], D("2023-02-01"),
+     "start:imputed_crossing(register)"),
     # registration before the data start: clamped to the data start
-    ([dict(source="reg", registration_date=D("2020-02-01"))], D("2023-01-01"), "data_start"),
+    ([dict(source="reg", registration_date=D("2020-02-01"))], D("2023-01-01"),
+     "start:data_start"),
     # a visa from Feb 10: the missed arrival lies in [Feb 10, Mar 1]; midpoint
     # Feb 10 + floor(19 / 2) = Feb 19 (an arrival repaired from the visa)
     ([dict(source="visa", valid_from=D("2023-02-10"), valid_to=D("2023-12-31"))],
-     D("2023-02-19"), "visa"),
+     D("2023-02-19"), "start:imputed_crossing(visa)"),
     # counted by a census (Jan 20) before the visa start: present by census day at least
     ([dict(source="visa", valid_from=D("2023-02-10")),
-      dict(source="census", census_date=D("2023-01-20"))], D("2023-01-20"), "census"),
+      dict(source="census", census_date=D("2023-01-20"))], D("2023-01-20"),
+     "start:imputed_crossing(census)"),
     # a census alone bounds nothing from below: the data start
-    ([dict(source="census", census_date=D("2023-01-20"))], D("2023-01-01"), "data_start"),
+    ([dict(source="census", census_date=D("2023-01-20"))], D("2023-01-01"),
+     "start:data_start"),
 ])
 def test_repair_start_of_history_starting_with_exit_uses_other_sources(extra, start, repair):
     con = make_db([cx(2, "2023-01-01", "in"), cx(2, "2023-01-02", "out"),
                    cx(1, "2023-03-01", "out")] + [dict(person_id=1, **e) for e in extra])
     integrate(con, make_cfg())
-    assert rows_of(con, "SELECT start_date, end_date, start_repair, start_observed "
-                        "FROM stays WHERE person_id = 1") == [
+    assert rows_of(con, "SELECT start_date, end_date, split_part(repair, ',', 1), "
+                        "start_observed FROM stays WHERE person_id = 1") == [
         (start, D("2023-03-01"), repair, False)]
 
 
@@ -411,7 +417,7 @@ def test_repair_birth_native_born_present_from_birth():
                         "WHERE person_id <> 9") == [
         (1, D("2023-02-01"), D("2023-06-01"), "birth"),
         (2, D("2023-02-01"), D("2024-01-01"), "register"),
-        (3, D("2023-03-13"), D("2023-06-01"), "register")]
+        (3, D("2023-03-13"), D("2023-06-01"), "imputed_crossing")]  # from the register
 
 
 # ------------------------------------------------------------------ crossings repaired from
@@ -450,10 +456,10 @@ def test_repair_deregistration_closes_an_open_stay_at_the_midpoint():
     counts = integrate(con, make_cfg())
     assert repaired(con) == [(1, D("2023-06-01"), "out", "deregistration")]
     assert counts["crossings repaired by deregistration"] == 1
-    assert rows_of(con, "SELECT start_date, end_date, end_observed, end_repair, days_present "
+    assert rows_of(con, "SELECT start_date, end_date, end_observed, repair, days_present "
                         "FROM stays WHERE person_id = 1 ORDER BY stay_seq") == [
-        (D("2023-01-01"), D("2023-02-01"), True, None, 31),
-        (D("2023-03-01"), D("2023-06-01"), False, "deregistration", 92)]
+        (D("2023-01-01"), D("2023-02-01"), True, "start:data_start", 31),
+        (D("2023-03-01"), D("2023-06-01"), False, "end:imputed_crossing(deregistration)", 92)]
     # the classifier sees the repaired departure: 31 (Jan) + 92 = 123 days present in 2023,
     # so not resident under 6/12 at 2023-12-31; person 2 (no repair): 31 + 306 (Mar 1 -
     # Dec 31) = 337
@@ -489,12 +495,14 @@ def test_repair_registered_since_before_the_data_first_crossing_an_arrival():
     integrate(con, make_cfg())
     assert repaired(con) == [(1, D("2023-03-02"), "out", "register"),
                              (2, D("2023-04-03"), "out", "census")]
-    assert rows_of(con, "SELECT person_id, start_date, end_date, start_repair, end_repair "
+    assert rows_of(con, "SELECT person_id, start_date, end_date, end_repair, repair "
                         "FROM stays WHERE person_id IN (1, 2) ORDER BY 1, 2") == [
-        (1, D("2023-01-01"), D("2023-03-02"), "data_start", "register"),
-        (1, D("2023-05-01"), D("2025-01-01"), None, "open"),
-        (2, D("2023-01-01"), D("2023-04-03"), "data_start", "census"),
-        (2, D("2023-05-01"), D("2025-01-01"), None, "open")]
+        (1, D("2023-01-01"), D("2023-03-02"), "imputed_crossing",
+         "start:data_start,end:imputed_crossing(register)"),
+        (1, D("2023-05-01"), D("2025-01-01"), "open", "end:open"),
+        (2, D("2023-01-01"), D("2023-04-03"), "imputed_crossing",
+         "start:data_start,end:imputed_crossing(census)"),
+        (2, D("2023-05-01"), D("2025-01-01"), "open", "end:open")]
 
 
 def test_repair_visa_bounds_a_missed_arrival_between_two_departures():
@@ -513,12 +521,12 @@ def test_repair_visa_bounds_a_missed_arrival_between_two_departures():
     ])
     integrate(con, make_cfg())
     assert repaired(con) == [(1, D("2023-08-01"), "in", "visa")]
-    assert rows_of(con, "SELECT person_id, start_date, end_date, start_repair FROM stays "
+    assert rows_of(con, "SELECT person_id, start_date, end_date, repair FROM stays "
                         "WHERE person_id IN (1, 2) ORDER BY 1, 2") == [
         (1, D("2023-02-01"), D("2023-03-01"), None),
-        (1, D("2023-08-01"), D("2023-09-01"), "visa"),
+        (1, D("2023-08-01"), D("2023-09-01"), "start:imputed_crossing(visa)"),
         (2, D("2023-02-01"), D("2023-03-01"), None),
-        (2, D("2023-06-01"), D("2023-09-01"), "imputed_crossing")]  # Mar 1 + 184 // 2
+        (2, D("2023-06-01"), D("2023-09-01"), "start:imputed_crossing")]  # Mar 1 + 184 // 2
 
 
 def test_repair_visa_end_bounds_a_missed_departure_between_two_arrivals():
@@ -536,11 +544,11 @@ def test_repair_visa_end_bounds_a_missed_departure_between_two_arrivals():
     ])
     integrate(con, make_cfg())
     assert repaired(con) == [(1, D("2023-03-12"), "out", "visa_end")]
-    assert rows_of(con, "SELECT person_id, start_date, end_date, end_repair FROM stays "
+    assert rows_of(con, "SELECT person_id, start_date, end_date, repair FROM stays "
                         "WHERE person_id IN (1, 2) AND start_date = DATE '2023-02-01' "
                         "ORDER BY 1") == [
-        (1, D("2023-02-01"), D("2023-03-12"), "visa_end"),
-        (2, D("2023-02-01"), D("2023-05-02"), "imputed_crossing")]
+        (1, D("2023-02-01"), D("2023-03-12"), "end:imputed_crossing(visa_end)"),
+        (2, D("2023-02-01"), D("2023-05-02"), "end:imputed_crossing")]
 
 
 def test_repair_arrival_before_a_repaired_first_departure_and_choice_of_repairs():
@@ -608,10 +616,10 @@ def test_repair_census_night_bounds_the_crossings_of_a_visitor_known_to_the_bord
     assert repaired(con) == [(1, D("2023-06-04"), "in", "census_absent"),
                              (3, D("2023-02-07"), "out", "census_absent")]
     assert counts["crossings repaired by census_absent"] == 2
-    assert rows_of(con, "SELECT person_id, start_date, end_date, start_repair, end_repair "
+    assert rows_of(con, "SELECT person_id, start_date, end_date, repair "
                         "FROM stays WHERE person_id IN (1, 3) ORDER BY 1") == [
-        (1, D("2023-06-04"), D("2023-09-01"), "census_absent", None),
-        (3, D("2023-01-10"), D("2023-02-07"), None, "census_absent")]
+        (1, D("2023-06-04"), D("2023-09-01"), "start:imputed_crossing(census_absent)"),
+        (3, D("2023-01-10"), D("2023-02-07"), "end:imputed_crossing(census_absent)")]
 
 
 def test_repair_census_count_bounds_a_missed_crossing_between_two_in_one_direction():
@@ -633,9 +641,9 @@ def test_repair_census_count_bounds_a_missed_crossing_between_two_in_one_directi
     integrate(con, make_cfg())
     assert repaired(con) == [(5, D("2023-02-07"), "in", "census"),
                              (6, D("2023-04-04"), "out", "census")]
-    assert rows_of(con, "SELECT person_id, start_date, end_date, start_repair, end_repair "
+    assert rows_of(con, "SELECT person_id, start_date, end_date, repair "
                         "FROM stays WHERE person_id IN (6, 7) ORDER BY 1, 2") == [
-        (6, D("2023-01-10"), D("2023-04-04"), None, "census"),
-        (6, D("2023-05-01"), D("2025-01-01"), None, "open"),
-        (7, D("2023-01-10"), D("2023-03-06"), None, "imputed_crossing"),
-        (7, D("2023-05-01"), D("2025-01-01"), None, "open")]
+        (6, D("2023-01-10"), D("2023-04-04"), "end:imputed_crossing(census)"),
+        (6, D("2023-05-01"), D("2025-01-01"), "end:open"),
+        (7, D("2023-01-10"), D("2023-03-06"), "end:imputed_crossing"),
+        (7, D("2023-05-01"), D("2025-01-01"), "end:open")]
