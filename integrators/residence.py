@@ -134,6 +134,9 @@ def _prepare(con, crossings: str, persons: str | None, observed_until, reference
         if c not in ccols:
             raise MiglinkError(f"crossings table {crossings!r} has no column {c!r}")
     seq = "seq" if "seq" in ccols else "rowid"
+    # optional per-arrival permit (the end of the permit in force for the stay it begins)
+    pv = ("CAST(permit_valid_until AS DATE)" if "permit_valid_until" in ccols
+          else "CAST(NULL AS DATE)")
     pcols: list[str] = []
     if persons is not None and _exists(con, persons):
         pcols = _columns(con, persons)
@@ -155,6 +158,7 @@ def _prepare(con, crossings: str, persons: str | None, observed_until, reference
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _res_raw AS
         SELECT person_id, CAST(crossing_date AS DATE) AS d, direction AS dir,
+               CASE WHEN direction = 'in' THEN {pv} END AS pv,
                row_number() OVER (PARTITION BY person_id ORDER BY crossing_date, {seq}) AS k
         FROM {crossings}
         WHERE CAST(crossing_date AS DATE) <= {_lit(ou)}""")
@@ -201,12 +205,12 @@ def _prepare(con, crossings: str, persons: str | None, observed_until, reference
         CREATE OR REPLACE TEMP TABLE _res_x AS
         WITH l AS (SELECT *, lag(dir) OVER w AS pdir, lag(d) OVER w AS pd FROM _res_raw
                    WINDOW w AS (PARTITION BY person_id ORDER BY k)),
-             u AS (SELECT person_id, d, dir, 2 * k AS o, false AS imputed FROM l
+             u AS (SELECT person_id, d, dir, pv, 2 * k AS o, false AS imputed FROM l
                    UNION ALL
                    SELECT person_id, pd + CAST((d - pd) // 2 AS INTEGER),
-                          CASE WHEN dir = 'in' THEN 'out' ELSE 'in' END, 2 * k - 1, true
+                          CASE WHEN dir = 'in' THEN 'out' ELSE 'in' END, NULL, 2 * k - 1, true
                    FROM l WHERE pdir = dir)
-        SELECT person_id, d, dir, imputed,
+        SELECT person_id, d, dir, imputed, pv,
                row_number() OVER w AS k, lead(d) OVER w AS nd,
                -- p0: days present before day d. Directions alternate, so this is the sum of
                -- (departure - arrival) over earlier stays (+ d1 - S when the first is `out`)
@@ -217,6 +221,15 @@ def _prepare(con, crossings: str, persons: str | None, observed_until, reference
                                                                AND CURRENT ROW)""")
 
     ou1 = ou + _dt.timedelta(days=1)
+    # arrivals: per (person, day) the last arrival of the day, the permit in force for the
+    # stay it begins (its own permit_valid_until, else the person's) and the stay's end
+    con.execute(f"""
+        CREATE OR REPLACE TEMP TABLE _res_arr AS
+        SELECT x.person_id, x.d, arg_max_null(coalesce(x.pv, pp.permit), x.k) AS permit,
+               arg_max_null(coalesce(x.nd, {_lit(ou1)}), x.k) AS e
+        FROM _res_x x JOIN _res_people pp USING (person_id)
+        WHERE x.dir = 'in'
+        GROUP BY x.person_id, x.d""")
     # merged presence intervals [s, e) with cumulative length before (cb)
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _res_pres AS
@@ -263,7 +276,7 @@ def _status_points(con, rule: str, points: str, out: str, ou: _dt.date, S: _dt.d
     ``resident`` here ignores birth/death (the life mask is applied by the caller).
     """
     base = f"""
-        WITH q AS (SELECT pt.person_id, pt.t, {_ws('pt.t')} AS w, pp.permit,
+        WITH q AS (SELECT pt.person_id, pt.t, {_ws('pt.t')} AS w,
                           pp.init_res, pp.first_dir
                    FROM {points} pt JOIN _res_people pp USING (person_id)),
         a AS (SELECT q.*, {_cum('i', 'q.t')} AS pt_, (i.e IS NOT NULL AND q.t < i.e) AS present
@@ -275,20 +288,19 @@ def _status_points(con, rule: str, points: str, out: str, ou: _dt.date, S: _dt.d
               FROM b)"""
     if rule in ("6/12", "12/12"):
         if rule == "6/12":
-            res = f"""(c.days >= {MOST_DAYS} OR (c.present AND c.permit IS NOT NULL
-                       AND x.d IS NOT NULL AND c.permit - x.d + 1 >= {MOST_DAYS}))"""
+            res = f"""(c.days >= {MOST_DAYS} OR (c.present AND x.permit IS NOT NULL
+                       AND x.d IS NOT NULL AND x.permit - x.d + 1 >= {MOST_DAYS}))"""
         else:
             res = "(c.days = c.t - c.w)"
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {out} AS
-            {base},
-            arr AS (SELECT person_id, d FROM _res_x WHERE dir = 'in')
+            {base}
             SELECT c.person_id, c.t,
                    CASE WHEN c.unknown OR c.t > {_lit(ou)} THEN NULL ELSE {res} END AS resident,
                    CASE WHEN c.unknown THEN NULL ELSE c.present END AS present,
                    CASE WHEN c.unknown THEN NULL ELSE c.days END AS days,
                    (c.unknown OR c.t > {_lit(ou)}) AS provisional
-            FROM c ASOF LEFT JOIN arr x ON c.person_id = x.person_id AND c.t >= x.d""")
+            FROM c ASOF LEFT JOIN _res_arr x ON c.person_id = x.person_id AND c.t >= x.d""")
     else:
         con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {out} AS
@@ -424,17 +436,11 @@ def _spells_612(con, ou, S, out: str):
         FROM (SELECT person_id, u AS b, b2, c0, sl FROM _res_seg)
         WHERE c0 < {MOST_DAYS} AND sl = 1 AND b + CAST({MOST_DAYS} - c0 AS INTEGER) < b2
         UNION ALL
-        -- permission criterion: presence within [first arrival, end of the stay begun by the
-        -- last arrival a with permit - a + 1 >= 183)
-        SELECT p.person_id, greatest(p.s, qb.a1), least(p.e, qb.qe)
-        FROM _res_pres p JOIN (
-            SELECT x.person_id, min(x.d) AS a1,
-                   arg_max(coalesce(x.nd, {_lit(ou1)}),
-                           CASE WHEN x.d <= pp.permit - {MOST_DAYS - 1} THEN x.k END) AS qe
-            FROM _res_x x JOIN _res_people pp USING (person_id)
-            WHERE x.dir = 'in' AND pp.permit IS NOT NULL
-            GROUP BY x.person_id) qb USING (person_id)
-        WHERE qb.qe IS NOT NULL AND greatest(p.s, qb.a1) < least(p.e, qb.qe)""")
+        -- permission criterion: the stay [a, next departure) begun by each arrival a whose
+        -- permit in force has permit - a + 1 >= 183 (with one permit per person these are a
+        -- prefix of the arrivals; with per-arrival permits any subset)
+        SELECT person_id, d, e FROM _res_arr
+        WHERE permit IS NOT NULL AND permit - d + 1 >= {MOST_DAYS} AND d < e""")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE {out} AS
         WITH t AS (SELECT * FROM _res_t WHERE v > u),

@@ -29,27 +29,32 @@ def _ws(d: dt.date) -> dt.date:
 
 
 def impute(cr):
-    """[(date, dir)] in order -> [(date, dir, imputed)] with missed crossings imputed."""
+    """[(date, dir[, permit])] in order -> [(date, dir, imputed, permit)] with missed
+    crossings imputed (an imputed crossing carries no permit)."""
     out = []
-    for i, (d, r) in enumerate(cr):
+    for i, c in enumerate(cr):
+        d, r = c[0], c[1]
         if i and cr[i - 1][1] == r:
             x1 = cr[i - 1][0]
             out.append((x1 + dt.timedelta(days=(d - x1).days // 2),
-                        "out" if r == "in" else "in", True))
-        out.append((d, r, False))
+                        "out" if r == "in" else "in", True, None))
+        out.append((d, r, False, c[2] if len(c) > 2 and r == "in" else None))
     return out
 
 
 def reference_person(cr, person, rules, refs, ou, start):
     """Residence rows and events of one person, day by day.
 
-    cr: [(date, dir)] in recorded order; person: dict with citizen, initial_status,
-    permit_valid_until, native_born, birth_date, death_date (any missing).
+    cr: [(date, dir[, permit])] in recorded order (permit: the arrival's own
+    permit_valid_until or None); person: dict with citizen, initial_status,
+    permit_valid_until, native_born, birth_date, death_date (any missing). The permit of a
+    stay is its arrival's own, else the person's (RESIDENCE.md "6/12", per arrival).
     Returns (rows, events, vital): rows {(ref, rule): (resident, status, days, provisional)},
     events [(rule, event, event_date, decided_on)], vital {rule: (birth_counts, death_counts)}.
     """
-    cr = [(d, r) for d, r in cr if d <= ou]
+    cr = [c for c in cr if c[0] <= ou]
     x = impute(cr)
+    permit = person.get("permit_valid_until")
     init = person.get("initial_status")
     unknown = not x and init not in ("resident", "non_resident")
     # presence by day for days start .. ou, with the state before the first crossing
@@ -60,16 +65,18 @@ def reference_person(cr, person, rules, refs, ou, start):
         state0 = init == "resident"
     pres = [state0] * n
     last_arr = [None] * n
+    last_permit = [None] * n
     k = 0
-    cur, arr = state0, None
+    cur, arr, arr_permit = state0, None, None
     for i in range(n):
         day = start + dt.timedelta(days=i)
         while k < len(x) and x[k][0] == day:
             cur = x[k][1] == "in"
             if cur:
                 arr = day
+                arr_permit = x[k][3] if x[k][3] is not None else permit
             k += 1
-        pres[i], last_arr[i] = cur, arr
+        pres[i], last_arr[i], last_permit[i] = cur, arr, arr_permit
     cum = [0] * (n + 1)
     for i in range(n):
         cum[i + 1] = cum[i] + pres[i]
@@ -84,15 +91,14 @@ def reference_person(cr, person, rules, refs, ou, start):
         return pres[idx(day)]
 
     lo = start + dt.timedelta(days=400)      # first day with a complete window in the arrays
-    permit = person.get("permit_valid_until")
 
     def daily(rule, day):
         c = days_in_window(day)
         if rule == "12/12":
             return c == (day - _ws(day)).days
         ok = c >= 183
-        a = last_arr[idx(day)]
-        if present(day) and permit is not None and a is not None and (permit - a).days + 1 >= 183:
+        a, pa = last_arr[idx(day)], last_permit[idx(day)]
+        if present(day) and pa is not None and a is not None and (pa - a).days + 1 >= 183:
             ok = True
         return ok
 
@@ -103,7 +109,7 @@ def reference_person(cr, person, rules, refs, ou, start):
         after = []        # status after each crossing (None = provisional)
         evs = []
         prov = False
-        for d, r, _imp in x:
+        for d, r, _imp, _pv in x:
             if prov:
                 after.append(None)
                 continue
@@ -140,7 +146,7 @@ def reference_person(cr, person, rules, refs, ou, start):
 
         def at(day):
             j = None
-            for i, (d, _r, _imp) in enumerate(x):
+            for i, (d, _r, _imp, _pv) in enumerate(x):
                 if d <= day:
                     j = i
             return init_status if j is None else after[j]
@@ -211,13 +217,14 @@ def reference_person(cr, person, rules, refs, ou, start):
 
 
 def reference(crossings, persons, rules, refs, ou):
-    """All persons: crossings [(pid, date, dir)] in recorded order; persons {pid: dict}."""
+    """All persons: crossings [(pid, date, dir[, permit])] in recorded order; persons
+    {pid: dict}."""
     by = {}
-    for pid, d, r in crossings:
-        by.setdefault(pid, []).append((d, r))
+    for c in crossings:
+        by.setdefault(c[0], []).append(tuple(c[1:]))
     for pid in by:
         by[pid].sort(key=lambda t: t[0])      # stable: same-day order kept
-    dates = [d for _, d, _ in crossings] + list(refs) + [ou]
+    dates = [c[1] for c in crossings] + list(refs) + [ou]
     for p in persons.values():
         dates += [p[k] for k in ("birth_date", "death_date") if p.get(k)]
     start = min(dates) - dt.timedelta(days=800)
@@ -235,14 +242,20 @@ def reference(crossings, persons, rules, refs, ou):
 
 # --------------------------------------------------------------------------------------------
 def run_sql(crossings, persons, rules, refs, ou):
+    """The classifier on the same input; crossings with a 4th element (permit or None) give
+    the crossings table a ``permit_valid_until`` column (values on departures are ignored)."""
     con = duckdb.connect()
-    cdf = pd.DataFrame(crossings, columns=["person_id", "crossing_date", "direction"])
+    per_arrival = any(len(c) > 3 for c in crossings)
+    cdf = pd.DataFrame([tuple(c[:3]) + ((c[3] if len(c) > 3 else None),) for c in crossings],
+                       columns=["person_id", "crossing_date", "direction",
+                                "permit_valid_until"])
     cdf["seq"] = range(len(cdf))
+    pv = ", permit_valid_until DATE" if per_arrival else ""
     con.execute("CREATE TABLE crossings (person_id BIGINT, crossing_date DATE, "
-                "direction VARCHAR, seq BIGINT)")
+                f"direction VARCHAR, seq BIGINT{pv})")
     if len(cdf):
-        con.execute("INSERT INTO crossings SELECT person_id, crossing_date, direction, seq "
-                    "FROM cdf")
+        con.execute("INSERT INTO crossings SELECT person_id, crossing_date, direction, seq"
+                    + (", permit_valid_until::DATE" if per_arrival else "") + " FROM cdf")
     ptab = None
     if persons:
         pdf = pd.DataFrame([dict(person_id=k, **v) for k, v in persons.items()])
@@ -282,6 +295,7 @@ day_st = st.integers(min_value=0, max_value=1500)
 @st.composite
 def histories(draw, max_persons=6):
     n = draw(st.integers(1, max_persons))
+    per_arrival = draw(st.booleans())      # crossings with a permit_valid_until column
     crossings, persons = [], {}
     for pid in range(1, n + 1):
         k = draw(st.integers(0, 8))
@@ -291,8 +305,11 @@ def histories(draw, max_persons=6):
             days.insert(draw(st.integers(0, len(days) - 1)), days[0])
             days.sort()
         for d in days:
-            crossings.append((pid, BASE + dt.timedelta(days=d),
-                              draw(st.sampled_from(["in", "out"]))))
+            c = (pid, BASE + dt.timedelta(days=d), draw(st.sampled_from(["in", "out"])))
+            if per_arrival:       # a permit near the crossing, so 182/183 are exercised
+                c += (draw(st.one_of(st.none(), st.integers(-30, 400).map(
+                    lambda j, d=d: BASE + dt.timedelta(days=d + j)))),)
+            crossings.append(c)
         p = {}
         if draw(st.booleans()):
             p["initial_status"] = draw(st.sampled_from(["resident", "non_resident", None]))
@@ -369,9 +386,14 @@ def test_identity_is_exercised():
 
 def test_reference_impute_rule():
     # in on 1 Jan, in on 11 Jan: gap 10 days -> out imputed on 1 Jan + 5 = 6 Jan
-    assert impute([(D(2020, 1, 1), "in"), (D(2020, 1, 11), "in")])[1] == (D(2020, 1, 6), "out", True)
-    # gap 11 days -> floor(11/2) = 5 -> 6 Jan
-    assert impute([(D(2020, 1, 1), "out"), (D(2020, 1, 12), "out")])[1] == (D(2020, 1, 6), "in", True)
+    assert impute([(D(2020, 1, 1), "in"), (D(2020, 1, 11), "in")])[1] == \
+        (D(2020, 1, 6), "out", True, None)
+    # gap 11 days -> floor(11/2) = 5 -> 6 Jan; an imputed arrival carries no permit of its own
+    assert impute([(D(2020, 1, 1), "out"), (D(2020, 1, 12), "out", D(2021, 1, 1))])[1] == \
+        (D(2020, 1, 6), "in", True, None)
+    # a recorded arrival keeps its permit, a departure drops one
+    assert impute([(D(2020, 1, 1), "in", D(2021, 1, 1)), (D(2020, 2, 1), "out", D(2021, 1, 1))]) \
+        == [(D(2020, 1, 1), "in", False, D(2021, 1, 1)), (D(2020, 2, 1), "out", False, None)]
 
 
 @pytest.mark.parametrize("d, ws", [(D(2024, 2, 29), D(2023, 2, 28)), (D(2025, 2, 28), D(2024, 2, 28)),
