@@ -34,7 +34,9 @@ REPORT_KEYS = ("title",)
 
 ENGINES = ("splink", "recordlinkage")
 BACKENDS = ("duckdb", "spark")
-MSE_METHODS = ("stepwise", "aic-stepwise", "bic", "downhill", "main")
+#: `miglink mse --method` choices, plus the Bayesian latent-class model (Manrique-Vallier
+#: 2016) that the pipeline's MSE step offers beyond the command line
+MSE_METHODS = ("stepwise", "aic-stepwise", "bic", "downhill", "main", "lcmcr")
 MSE_CI = ("profile", "wald", "bca")
 
 LINKAGE_DEFAULTS = {"engine": "splink", "backend": "duckdb", "threshold": 0.9}
