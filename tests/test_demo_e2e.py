@@ -119,3 +119,11 @@ def test_demo_is_deterministic(demo, tmp_path):
     a = pd.read_parquet(demo / "clusters.parquet").sort_values(["source", "record_id"])
     b = pd.read_parquet(tmp_path / "clusters.parquet").sort_values(["source", "record_id"])
     assert a.reset_index(drop=True).equals(b.reset_index(drop=True))
+
+
+def test_accounts_balance_exactly_on_the_demo(demo):
+    """One linked dataset: opening + flows = closing for every published account cell."""
+    acc = pd.read_csv(demo / "tables" / "accounts.csv")
+    assert len(acc) > 0
+    published = acc["residual"].dropna()
+    assert len(published) > 0 and (published == 0).all()
