@@ -34,11 +34,16 @@ def linkage_scores(out_dir: Path, truth_dir: Path) -> dict | None:
     return evaluate(clusters, truth)
 
 
-def _status_accuracy(con, predicted: str, truth: str) -> dict[str, float]:
-    """Share of truth rows (true_id, reference_date, rule) with the predicted status."""
+def _status_accuracy(con, predicted: str, truth: str, observed: str) -> dict[str, float]:
+    """Share of truth rows (true_id, reference_date, rule) with the predicted status.
+
+    Only persons that some source records (``observed``: true_id) are scored: a person no
+    source has ever seen (e.g. a baby registered after the data ends) cannot be classified.
+    """
     rows = con.execute(f"""
         SELECT t.rule, avg(CASE WHEN p.status IS NOT DISTINCT FROM t.status THEN 1 ELSE 0 END)
-        FROM {truth} t LEFT JOIN {predicted} p
+        FROM (SELECT * FROM {truth} WHERE true_id IN (SELECT true_id FROM {observed})) t
+        LEFT JOIN {predicted} p
           ON p.true_id = t.true_id AND p.reference_date = t.reference_date AND p.rule = t.rule
         GROUP BY t.rule ORDER BY t.rule""").fetchall()
     return {rule: float(acc) for rule, acc in rows}
@@ -65,7 +70,8 @@ def residence_scores(out_dir: Path, truth_dir: Path) -> dict | None:
             FROM read_parquet('{out_dir / "residence.parquet"}') r JOIN best b USING (person_id);
             CREATE VIEW truth AS SELECT * FROM read_parquet('{truth_dir / "residence.parquet"}');
         """)
-        return _status_accuracy(con, "predicted", "truth")
+        return _status_accuracy(con, "predicted", "truth",
+                                f"read_parquet('{truth_dir / 'records.parquet'}')")
     finally:
         con.close()
 
@@ -105,7 +111,8 @@ def residence_scores_true_ids(db_path: Path, cfg, truth_dir: Path) -> dict | Non
               USING (person_id);
             CREATE VIEW truth AS SELECT * FROM read_parquet('{truth_dir / "residence.parquet"}');
         """)
-        return _status_accuracy(con, "predicted", "truth")
+        return _status_accuracy(con, "predicted", "truth",
+                                f"read_parquet('{truth_dir / 'records.parquet'}')")
     finally:
         con.close()
 

@@ -122,3 +122,24 @@ def test_atomic_outputs_get_the_ordinary_file_mode(tmp_path):
     finally:
         os.umask(umask)
     assert (path.stat().st_mode & 0o777) == 0o644
+
+
+def test_residence_accuracy_scores_only_persons_some_source_saw(tmp_path):
+    from integrators.evaluation import residence_scores
+
+    out, truth = tmp_path / "out", tmp_path / "truth"
+    out.mkdir(), truth.mkdir()
+    pd.DataFrame({"source": ["b", "b", "c"], "record_id": ["1", "2", "3"],
+                  "true_id": [10, 10, 20]}).to_parquet(truth / "records.parquet")
+    pd.DataFrame({"source": ["b", "b", "c"], "record_id": ["1", "2", "3"],
+                  "person_id": [1, 1, 2]}).to_parquet(out / "clusters.parquet")
+    d = pd.Timestamp("2023-12-31")
+    # true 30 is in no source: not scored; 10 right, 20 wrong -> 0.5
+    pd.DataFrame({"true_id": [10, 20, 30], "reference_date": [d] * 3, "rule": ["12/16"] * 3,
+                  "resident": [True, False, True],
+                  "status": ["resident_present", "not_present", "resident_present"]}
+                 ).to_parquet(truth / "residence.parquet")
+    pd.DataFrame({"person_id": [1, 2], "reference_date": [d] * 2, "rule": ["12/16"] * 2,
+                  "status": ["resident_present", "temporary_present"]}
+                 ).to_parquet(out / "residence.parquet")
+    assert residence_scores(out, truth) == {"12/16": 0.5}
