@@ -10,7 +10,12 @@ Implements the three rules of ``shared/RESIDENCE.md`` exactly, set-based in Duck
   crossing everywhere.
 * ``6/12`` (UN option (a)): resident at R when present >= 183 days in the 12 calendar months
   ending on R (``R - 12 months < d <= R``), or by the permission criterion (present on R, last
-  arrival a <= R, ``permit_valid_until - a + 1 >= 183``).
+  arrival a <= R, ``permit_valid_until - a + 1 >= 183``). The permit is the one in force for
+  the stay that arrival a began: the crossings table's optional ``permit_valid_until`` on
+  that arrival (the end of the visa/permit valid on day a; NULL = no permit for that stay, as
+  for an imputed arrival); only when the crossings table has no such column is the person's
+  single ``permit_valid_until`` used for every arrival. A permit granted later never makes an
+  earlier stay resident.
 * ``12/12`` (UN option (b)): present every day of that window.
 * ``12/16`` (Stats NZ / ABS outcomes-based rule): W = 487, V = 365, decided on the 365th
   new-state day or as not a migration on the 123rd old-state day; pending crossings in the
@@ -30,8 +35,9 @@ How it is computed (no per-person or per-day loops):
 * 6/12 and 12/12 events: the daily status changes only where the rolling window count crosses
   a threshold. The count is linear between breakpoints (interval starts/ends, the same + 12
   months, and the leap-day irregularities of the calendar window), so each segment yields at
-  most one threshold day; the permission criterion adds intervals; their union gives the
-  resident spells, whose starts/ends are the ``decided_on`` days.
+  most one threshold day; the permission criterion adds the stay ``[a, next departure)`` of
+  every qualifying arrival a (any subset of the arrivals when permits vary per arrival); their
+  union gives the resident spells, whose starts/ends are the ``decided_on`` days.
 
 Conventions this module fixes where RESIDENCE.md is silent (documented in docs/internals.md):
 
@@ -51,9 +57,11 @@ Conventions this module fixes where RESIDENCE.md is silent (documented in docs/i
   row says ``resident = false, status = not_present``; migration events are kept only when their
   counting date c (event_date under 12/16, decided_on otherwise) has ``birth_date < c <
   death_date``. A birth counts when the person is resident on the birth date, a death when the
-  person is resident the day before it (table ``residence_vital``), so that for every person and
-  t0 < t1: stock(t1) - stock(t0) = immigration - emigration + births - deaths
-  (:func:`person_flows`).
+  person is resident the day before it (table ``residence_vital``), so that for every person
+  and t0 < t1: stock(t1) - stock(t0) = immigration - emigration + births - deaths
+  (:func:`person_flows`). Under 12/16, when the status the day before a death is provisional
+  (a crossing's window still pending), death ends the window: that crossing was not a
+  migration, and the status before it decides whether the death counts.
 * ``returning_citizen`` = immigration of a citizen (NULL when citizenship is unknown, false for
   emigration); ``native_born`` is the person's native_born attribute when known, else NULL;
   ``imputed`` (an extra column) is true when the crossing that caused the event (12/16), or
@@ -134,9 +142,10 @@ def _prepare(con, crossings: str, persons: str | None, observed_until, reference
         if c not in ccols:
             raise MiglinkError(f"crossings table {crossings!r} has no column {c!r}")
     seq = "seq" if "seq" in ccols else "rowid"
-    # optional per-arrival permit (the end of the permit in force for the stay it begins)
-    pv = ("CAST(permit_valid_until AS DATE)" if "permit_valid_until" in ccols
-          else "CAST(NULL AS DATE)")
+    # optional per-arrival permit (the end of the permit in force for the stay it begins);
+    # when the crossings carry it, it alone decides (NULL: no permit for that stay)
+    per_arrival = "permit_valid_until" in ccols
+    pv = "CAST(permit_valid_until AS DATE)" if per_arrival else "CAST(NULL AS DATE)"
     pcols: list[str] = []
     if persons is not None and _exists(con, persons):
         pcols = _columns(con, persons)
@@ -222,10 +231,12 @@ def _prepare(con, crossings: str, persons: str | None, observed_until, reference
 
     ou1 = ou + _dt.timedelta(days=1)
     # arrivals: per (person, day) the last arrival of the day, the permit in force for the
-    # stay it begins (its own permit_valid_until, else the person's) and the stay's end
+    # stay it begins (its own permit_valid_until when the crossings carry the column, else
+    # the person's) and the stay's end
+    permit = "x.pv" if per_arrival else "pp.permit"
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _res_arr AS
-        SELECT x.person_id, x.d, arg_max_null(coalesce(x.pv, pp.permit), x.k) AS permit,
+        SELECT x.person_id, x.d, arg_max_null({permit}, x.k) AS permit,
                arg_max_null(coalesce(x.nd, {_lit(ou1)}), x.k) AS e
         FROM _res_x x JOIN _res_people pp USING (person_id)
         WHERE x.dir = 'in'
@@ -482,7 +493,9 @@ def classify(con, rules, reference_dates, observed_until=None, crossings: str = 
     """Classify residence (RESIDENCE.md) and write tables ``residence`` and ``migration_events``.
 
     ``crossings``: person_id, crossing_date, direction ('in'|'out'), seq (order within a person
-    and date; without it the table's row order). ``persons`` (optional table): person_id,
+    and date; without it the table's row order), optionally permit_valid_until (on arrivals:
+    the end of the permit in force for the stay; when present it replaces the person's
+    permit for the 6/12 permission criterion). ``persons`` (optional table): person_id,
     citizen, initial_status, permit_valid_until [, native_born, birth_date, death_date].
     Also writes ``residence_vital`` (births/deaths counted per rule) when the persons table
     has birth_date or death_date.
@@ -550,14 +563,22 @@ def classify(con, rules, reference_dates, observed_until=None, crossings: str = 
               AND (pp.death_date IS NULL OR {cdate} < pp.death_date)""")
         if has_life:
             _status_points(con, rule, "_res_vpts", f"_res_vst{i}", ou, S)
+            # 12/16: a death while a crossing's window is still pending ends the window (the
+            # crossing was not a migration): the death counts by the status before it
+            pend = (f"""LEFT JOIN (SELECT x.person_id, x.rb FROM _res_x16 x JOIN _res_prov16 q
+                                   ON q.person_id = x.person_id AND x.k = q.prov_k) pd
+                        ON pd.person_id = pp.person_id AND pp.death_date - 1 <= {_lit(ou)}"""
+                    if rule == "12/16" else "")
+            pend_rb = "pd.rb" if rule == "12/16" else "NULL"
             vital_parts.append(f"""
                 SELECT pp.person_id, '{rule}' AS rule, pp.birth_date, pp.death_date,
                        coalesce(b.resident, false) AS birth_counts,
-                       coalesce(d.resident, false) AS death_counts
+                       coalesce(d.resident, {pend_rb}, false) AS death_counts
                 FROM _res_people pp
                 LEFT JOIN _res_vst{i} b ON b.person_id = pp.person_id AND b.t = pp.birth_date
                 LEFT JOIN _res_vst{i} d ON d.person_id = pp.person_id
                      AND d.t = pp.death_date - 1
+                {pend}
                 WHERE pp.birth_date IS NOT NULL OR pp.death_date IS NOT NULL""")
     con.execute("CREATE OR REPLACE TABLE residence AS " + " UNION ALL ".join(res_parts)
                 + " ORDER BY person_id, reference_date, rule")
@@ -651,12 +672,18 @@ def residence_command(args) -> int:
     ou = _date(args.observed_until, "--observed-until") if args.observed_until else None
     con = duckdb.connect()
     cpath = args.crossings
-    _load(con, cpath, "_cli_c", ["person_id", "crossing_date", "direction"])
+    ccols = _load(con, cpath, "_cli_c", ["person_id", "crossing_date", "direction"])
     _first_bad(con, cpath, "_cli_c", "person_id", f"{_clean('person_id')} IS NULL")
     _first_bad(con, cpath, "_cli_c", "crossing_date",
                f"TRY_CAST({_clean('crossing_date')} AS DATE) IS NULL")
     _first_bad(con, cpath, "_cli_c", "direction",
                f"lower({_clean('direction')}) NOT IN ('in', 'out') OR {_clean('direction')} IS NULL")
+    # optional: the permit in force for the stay each arrival begins (empty = none)
+    cpv = "permit_valid_until" in ccols
+    if cpv:
+        _first_bad(con, cpath, "_cli_c", "permit_valid_until",
+                   f"{_clean('permit_valid_until')} IS NOT NULL AND "
+                   f"TRY_CAST({_clean('permit_valid_until')} AS DATE) IS NULL")
     pcols = []
     if args.persons:
         ppath = args.persons
@@ -697,6 +724,8 @@ def residence_command(args) -> int:
         SELECT CAST({_clean('person_id')} AS {pid_t}) AS person_id,
                CAST({_clean('crossing_date')} AS DATE) AS crossing_date,
                lower({_clean('direction')}) AS direction, rowid AS seq
+               {", CAST(" + _clean('permit_valid_until') + " AS DATE) AS permit_valid_until"
+                if cpv else ""}
         FROM _cli_c_in""")
     persons = None
     if args.persons:

@@ -18,12 +18,17 @@ D = dt.date.fromisoformat
 
 
 def run(crossings, persons=None, rules=("6/12", "12/12", "12/16"), refs=(), ou=None):
-    """crossings: [(pid, 'YYYY-MM-DD', dir)] in recorded order; persons: {pid: {...}}."""
+    """crossings: [(pid, 'YYYY-MM-DD', dir[, permit 'YYYY-MM-DD' | None])] in recorded order
+    (a 4th element gives the table a permit_valid_until column); persons: {pid: {...}}."""
     con = duckdb.connect()
+    per_arrival = any(len(c) > 3 for c in crossings)
     con.execute("CREATE TABLE crossings (person_id BIGINT, crossing_date DATE, "
-                "direction VARCHAR, seq BIGINT)")
-    for i, (pid, d, r) in enumerate(crossings):
-        con.execute("INSERT INTO crossings VALUES (?, ?, ?, ?)", [pid, D(d), r, i])
+                "direction VARCHAR, seq BIGINT"
+                + (", permit_valid_until DATE)" if per_arrival else ")"))
+    for i, c in enumerate(crossings):
+        pv = [D(c[3]) if len(c) > 3 and c[3] else None] if per_arrival else []
+        con.execute(f"INSERT INTO crossings VALUES (?, ?, ?, ?{', ?' if per_arrival else ''})",
+                    [c[0], D(c[1]), c[2], i] + pv)
     ptab = None
     if persons is not None:
         con.execute("""CREATE TABLE residence_persons (person_id BIGINT, citizen BOOLEAN,
@@ -233,6 +238,72 @@ def test_permission_criterion_boundary():
     assert events(con, 1, "6/12") == [("immigration", "2021-03-01", "2021-03-01")]
     assert row(con, 2, "2021-03-10", "6/12") == (False, "temporary_present", 10, False)
     assert row(con, 3, "2021-03-10", "6/12") == (False, "not_present", 4, False)
+
+
+def test_permission_criterion_uses_the_permit_in_force_at_each_arrival():
+    # A repeat visitor whose latest visa (the person's permit_valid_until) ends 31 Jan 2025.
+    # The crossings carry the permit in force for each stay:
+    #   trip 1, 1-15 Mar 2019 on a 90-day visitor visa (permit 30 May 2019: 91 days);
+    #   trip 2, 1-20 Jun 2020 visa-free (no permit for that stay);
+    #   trip 3, 1 Feb - 1 May 2022 on a visa to 2 Aug 2022: 2 Aug - 1 Feb + 1 = 183 -> resident
+    #           by permission from the arrival day (89 days present only);
+    #   trip 4, 1-20 Sep 2022 on a visa to 1 Oct 2022 (31 days): not resident again, although
+    #           trip 3 qualified (the qualifying arrivals need not be a prefix).
+    # With one permit per person (person 2: same trips, no column) every trip qualified.
+    trips = [("2019-03-01", "2019-03-15", "2019-05-30"), ("2020-06-01", "2020-06-20", None),
+             ("2022-02-01", "2022-05-01", "2022-08-02"), ("2022-09-01", "2022-09-20",
+                                                          "2022-10-01")]
+    cr = [c for a, b, p in trips for c in ((1, a, "in", p), (1, b, "out", "2030-01-01"))]
+    refs = ["2019-03-10", "2020-06-10", "2022-02-10", "2022-06-10", "2022-09-10"]
+    con = run(cr, persons={1: {"permit": "2025-01-31"}}, refs=refs, ou="2022-12-31",
+              rules=["6/12"])
+    assert row(con, 1, "2019-03-10", "6/12") == (False, "temporary_present", 10, False)
+    assert row(con, 1, "2020-06-10", "6/12") == (False, "temporary_present", 10, False)
+    assert row(con, 1, "2022-02-10", "6/12") == (True, "resident_present", 10, False)
+    assert row(con, 1, "2022-06-10", "6/12") == (False, "not_present", 89, False)
+    assert row(con, 1, "2022-09-10", "6/12") == (False, "temporary_present", 99, False)
+    # one spell, the stay of trip 3: decided on its arrival, ended on its departure
+    assert events(con, 1, "6/12") == [("immigration", "2022-02-01", "2022-02-01"),
+                                      ("emigration", "2022-05-01", "2022-05-01")]
+    # without the column the person's (latest) permit decides every stay: 4 spells
+    con = run([(2, c[1], c[2]) for c in cr], persons={2: {"permit": "2025-01-31"}},
+              refs=refs, ou="2022-12-31", rules=["6/12"])
+    assert row(con, 2, "2019-03-10", "6/12")[0] is True
+    assert [e for e, _, _ in events(con, 2, "6/12")] == ["immigration", "emigration"] * 4
+
+
+def test_permission_criterion_per_arrival_boundary_and_precedence():
+    # arrival a = 1 Mar 2021, present on R = 10 Mar; the arrival's own permit:
+    # p1: 30 Aug 2021 -> 183 -> resident; p2: 29 Aug 2021 -> 182 -> not resident;
+    # p3: none, although the person's permit is far ahead -> not resident (the column decides);
+    # p4: 30 Aug 2021 although the person's permit is 2 Mar 2021 -> resident;
+    # p5: permits written on departures are ignored: in 1 Mar (none), out 5 Mar (2030), in
+    #     6 Mar (none) -> not resident; p6: the later arrival of one day decides: in 1 Mar
+    #     (2030), out 3 Mar, in 3 Mar (none) -> not resident, while p7 (same, reversed
+    #     permits) is resident.
+    con = run([(1, "2021-03-01", "in", "2021-08-30"), (2, "2021-03-01", "in", "2021-08-29"),
+               (3, "2021-03-01", "in", None), (4, "2021-03-01", "in", "2021-08-30"),
+               (5, "2021-03-01", "in", None), (5, "2021-03-05", "out", "2030-01-01"),
+               (5, "2021-03-06", "in", None),
+               (6, "2021-03-01", "in", "2030-01-01"), (6, "2021-03-03", "out", None),
+               (6, "2021-03-03", "in", None),
+               (7, "2021-03-01", "in", None), (7, "2021-03-03", "out", None),
+               (7, "2021-03-03", "in", "2030-01-01")],
+              persons={3: {"permit": "2030-01-01"}, 4: {"permit": "2021-03-02"}},
+              refs=["2021-03-10"], ou="2021-06-30", rules=["6/12"])
+    assert row(con, 1, "2021-03-10", "6/12") == (True, "resident_present", 10, False)
+    assert events(con, 1, "6/12") == [("immigration", "2021-03-01", "2021-03-01")]
+    assert row(con, 2, "2021-03-10", "6/12") == (False, "temporary_present", 10, False)
+    assert events(con, 2, "6/12") == []
+    assert row(con, 3, "2021-03-10", "6/12")[0] is False
+    assert row(con, 4, "2021-03-10", "6/12")[0] is True
+    assert row(con, 5, "2021-03-10", "6/12") == (False, "temporary_present", 9, False)
+    assert row(con, 6, "2021-03-10", "6/12")[0] is False
+    assert events(con, 6, "6/12") == [("immigration", "2021-03-01", "2021-03-01"),
+                                      ("emigration", "2021-03-03", "2021-03-03")]
+    assert row(con, 7, "2021-03-10", "6/12")[0] is True
+    # decided on 3 Mar; the day trip removed no day, so the stay in progress began 1 Mar
+    assert events(con, 7, "6/12") == [("immigration", "2021-03-01", "2021-03-03")]
 
 
 # ---------------------------------------------------------------- 12/16

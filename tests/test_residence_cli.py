@@ -80,6 +80,9 @@ person_id,citizen,initial_status,permit_valid_until
      "person_id,permit_valid_until\n1,soon\n", "persons.csv, row 1, column 'permit_valid_until'"),
     ("person_id,crossing_date,direction\n1,2021-01-01,in\n",
      "person_id,citizen\n1,true\n1,false\n", "persons.csv, row 2, column 'person_id'"),
+    ("person_id,crossing_date,direction,permit_valid_until\n1,2021-01-01,in,\n"
+     "1,2021-02-01,out,next year\n", None,
+     "crossings.csv, row 2, column 'permit_valid_until'"),
 ])
 def test_residence_command_errors(tmp_path, capsys, crossings, persons, expect):
     c = write(tmp_path / "crossings.csv", crossings)
@@ -110,3 +113,34 @@ def test_bad_reference_date(tmp_path, capsys):
     assert main(["residence", "--crossings", c, "--rule", "6/12", "--reference-date", "31/12/2021",
                  "--out", str(tmp_path / "o")]) == 2
     assert "--reference-date" in capsys.readouterr().err
+
+
+def test_residence_command_permit_per_arrival(tmp_path):
+    # The crossings carry the permit in force for each stay (empty = none); the persons file
+    # still has one date per person, used only when the crossings lack the column.
+    # Trip 1 (1-20 Mar 2019) visa-free, trip 2 from 1 Mar 2021 on a permit to 30 Aug 2021:
+    # 30 Aug - 1 Mar + 1 = 183 -> resident on 10 Mar 2021 by permission, not on 10 Mar 2019.
+    c = write(tmp_path / "crossings.csv", """
+person_id,crossing_date,direction,permit_valid_until
+1,2019-03-01,in,
+1,2019-03-20,out,
+1,2021-03-01,in,2021-08-30
+""")
+    p = write(tmp_path / "persons.csv", "person_id,permit_valid_until\n1,2024-12-31\n")
+    args = ["residence", "--crossings", c, "--persons", p, "--rule", "6/12",
+            "--reference-date", "2019-03-10", "--reference-date", "2021-03-10",
+            "--observed-until", "2021-06-30"]
+    assert main(args + ["--out", str(tmp_path / "o")]) == 0
+    res = pd.read_parquet(tmp_path / "o" / "residence.parquet")
+    assert res.sort_values("reference_date").status.tolist() == ["temporary_present",
+                                                                "resident_present"]
+    ev = pd.read_parquet(tmp_path / "o" / "migration_events.parquet")
+    assert ev[["event"]].values.tolist() == [["immigration"]]
+    assert str(ev.decided_on.iloc[0])[:10] == "2021-03-01"
+    # the same crossings without the column: the person's date decides every stay
+    c2 = write(tmp_path / "c2.csv", "person_id,crossing_date,direction\n1,2019-03-01,in\n"
+                                    "1,2019-03-20,out\n1,2021-03-01,in\n")
+    args[2] = c2
+    assert main(args + ["--out", str(tmp_path / "o2")]) == 0
+    res = pd.read_parquet(tmp_path / "o2" / "residence.parquet")
+    assert res.status.tolist() == ["resident_present", "resident_present"]

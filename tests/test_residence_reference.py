@@ -48,10 +48,12 @@ def reference_person(cr, person, rules, refs, ou, start):
     cr: [(date, dir[, permit])] in recorded order (permit: the arrival's own
     permit_valid_until or None); person: dict with citizen, initial_status,
     permit_valid_until, native_born, birth_date, death_date (any missing). The permit of a
-    stay is its arrival's own, else the person's (RESIDENCE.md "6/12", per arrival).
+    stay is its arrival's own when the crossings carry permits (3-tuples do not; an imputed
+    arrival has none), else the person's (RESIDENCE.md "6/12", per arrival).
     Returns (rows, events, vital): rows {(ref, rule): (resident, status, days, provisional)},
     events [(rule, event, event_date, decided_on)], vital {rule: (birth_counts, death_counts)}.
     """
+    per_arrival = any(len(c) > 2 for c in cr)
     cr = [c for c in cr if c[0] <= ou]
     x = impute(cr)
     permit = person.get("permit_valid_until")
@@ -74,7 +76,7 @@ def reference_person(cr, person, rules, refs, ou, start):
             cur = x[k][1] == "in"
             if cur:
                 arr = day
-                arr_permit = x[k][3] if x[k][3] is not None else permit
+                arr_permit = x[k][3] if per_arrival else permit
             k += 1
         pres[i], last_arr[i], last_permit[i] = cur, arr, arr_permit
     cum = [0] * (n + 1)
@@ -103,6 +105,8 @@ def reference_person(cr, person, rules, refs, ou, start):
         return ok
 
     # 12/16: crossings in order
+    before_pending = [None]      # 12/16: the status before the first pending crossing
+
     def run_1216():
         status = (init == "resident") if init in ("resident", "non_resident") else \
             (x[0][1] == "out" if x else None)
@@ -135,6 +139,7 @@ def reference_person(cr, person, rules, refs, ou, start):
                             break
                 if decided is None:
                     prov = True
+                    before_pending[0] = status
                     after.append(None)
                     continue
                 if decided[0] == "mig":
@@ -211,8 +216,10 @@ def reference_person(cr, person, rules, refs, ou, start):
             if (b is None or c > b) and (dth is None or c < dth):
                 events.append((rule, ev, ed, dec))
         if b is not None or dth is not None:
-            vital[rule] = (bool(b is not None and at(b)),
-                           bool(dth is not None and at(dth - ONE)))
+            dead = at(dth - ONE) if dth is not None else None
+            if dth is not None and dead is None and rule == "12/16" and dth - ONE <= ou:
+                dead = before_pending[0]     # death ends a pending window: not a migration
+            vital[rule] = (bool(b is not None and at(b)), bool(dead))
     return rows, events, vital
 
 
@@ -220,8 +227,9 @@ def reference(crossings, persons, rules, refs, ou):
     """All persons: crossings [(pid, date, dir[, permit])] in recorded order; persons
     {pid: dict}."""
     by = {}
+    width = max((len(c) for c in crossings), default=3)   # 4: the table carries permits
     for c in crossings:
-        by.setdefault(c[0], []).append(tuple(c[1:]))
+        by.setdefault(c[0], []).append(tuple(c[1:]) + (None,) * (width - len(c)))
     for pid in by:
         by[pid].sort(key=lambda t: t[0])      # stable: same-day order kept
     dates = [c[1] for c in crossings] + list(refs) + [ou]
