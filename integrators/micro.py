@@ -405,10 +405,22 @@ class MicroIntegrator:
             SELECT *, row_number() OVER (PARTITION BY person_id, crossing_date ORDER BY k)
                       AS seq
             FROM u""")
+        # the permit in force for the stay an arrival begins: the latest valid_to among the
+        # person's visas valid on the arrival day (RESIDENCE.md "6/12", per arrival)
         con.execute("""
             CREATE OR REPLACE TABLE crossings AS
-            SELECT person_id, crossing_date, direction, seq, repair FROM _mi_cx
-            ORDER BY person_id, crossing_date, seq""")
+            WITH pv AS (
+                SELECT a.person_id, a.crossing_date, max(r.valid_to) AS permit_valid_until
+                FROM (SELECT DISTINCT person_id, crossing_date FROM _mi_cx
+                      WHERE direction = 'in') a
+                JOIN _mi_rec r ON r.person_id = a.person_id AND r.kind = 'visa'
+                 AND r.valid_from <= a.crossing_date AND r.valid_to >= a.crossing_date
+                GROUP BY ALL)
+            SELECT c.person_id, c.crossing_date, c.direction, c.seq, c.repair,
+                   CASE WHEN c.direction = 'in' THEN pv.permit_valid_until END
+                       AS permit_valid_until
+            FROM _mi_cx c LEFT JOIN pv USING (person_id, crossing_date)
+            ORDER BY c.person_id, c.crossing_date, c.seq""")
         self.counts["crossings"] = n_obs
         self.counts["duplicates_removed"] = n_raw - n_obs
         for kind, k in con.execute("SELECT repair, count(*) FROM _mi_rep GROUP BY ALL "

@@ -324,6 +324,36 @@ def test_residence_persons_initial_status_and_permit():
         (3, None, D("2023-03-01")), (4, "resident", None)]
 
 
+def test_crossings_carry_the_permit_in_force_at_each_arrival():
+    # RESIDENCE.md 6/12 per arrival: the latest valid_to among the visas valid on the arrival
+    # day (valid_from <= a <= valid_to, both inclusive); NULL on departures, on arrivals no
+    # visa covers, and where only an open-ended (resident) visa covers the arrival.
+    con = make_db([
+        dict(person_id=1, source="visa", valid_from=D("2019-01-01"), valid_to=D("2019-04-01")),
+        dict(person_id=1, source="visa", valid_from=D("2022-01-15"), valid_to=D("2025-01-31")),
+        dict(person_id=1, source="visa", valid_from=D("2022-01-20"), valid_to=D("2022-06-30")),
+        dict(person_id=1, source="visa", valid_from=D("2024-01-01"), visa_category="resident"),
+        cx(1, "2019-01-01", "in"), cx(1, "2019-01-20", "out"),      # first day of visa 1
+        cx(1, "2019-04-01", "in"), cx(1, "2019-04-10", "out"),      # its last day
+        cx(1, "2020-06-01", "in"), cx(1, "2020-06-20", "out"),      # visa-free trip
+        cx(1, "2022-02-01", "in"), cx(1, "2022-03-01", "out"),      # two visas: the later end
+        cx(1, "2024-06-01", "in"),                                  # work + resident visa
+        dict(person_id=2, source="visa", valid_from=D("2022-12-01"), visa_category="resident"),
+        cx(2, "2023-01-01", "in"),
+    ])
+    integrate(con, make_cfg())
+    assert rows_of(con, "SELECT person_id, crossing_date, direction, permit_valid_until "
+                        "FROM crossings WHERE repair IS NULL ORDER BY 1, 2, seq") == [
+        (1, D("2019-01-01"), "in", D("2019-04-01")), (1, D("2019-01-20"), "out", None),
+        (1, D("2019-04-01"), "in", D("2019-04-01")), (1, D("2019-04-10"), "out", None),
+        (1, D("2020-06-01"), "in", None), (1, D("2020-06-20"), "out", None),
+        (1, D("2022-02-01"), "in", D("2025-01-31")), (1, D("2022-03-01"), "out", None),
+        (1, D("2024-06-01"), "in", D("2025-01-31")), (2, D("2023-01-01"), "in", None)]
+    # the person's single date is unchanged (the classifier's fallback without the column)
+    assert rows_of(con, "SELECT person_id, permit_valid_until FROM residence_persons "
+                        "ORDER BY 1") == [(1, D("2025-01-31")), (2, None)]
+
+
 # ------------------------------------------------------------------ invariants
 def presence_oracle(crossings, start, until):
     """Days present in [start, until] by RESIDENCE.md, day by day (test oracle)."""
