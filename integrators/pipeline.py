@@ -425,15 +425,21 @@ def make_residence_truth(cfg, truth_dir: Path) -> None:
     """truth/residence.parquet and truth/migration_events.parquet from the true lives.
 
     The true, complete crossings of every person (``truth/crossings.parquet``) go through the
-    same classifier (RESIDENCE.md), keyed by ``true_id``.
+    same classifier (RESIDENCE.md), keyed by ``true_id``; their per-arrival
+    ``permit_valid_until`` (the true visa in force for each stay), when the file has it,
+    decides the 6/12 permission criterion.
     """
     from integrators.residence import classify
 
     con = duckdb.connect()
     try:
+        cpath = truth_dir / "crossings.parquet"
+        ccols = [r[0] for r in con.execute(
+            f"DESCRIBE SELECT * FROM read_parquet('{cpath}')").fetchall()]
+        pv = ", permit_valid_until" if "permit_valid_until" in ccols else ""
         con.execute(f"""CREATE TABLE crossings AS
-            SELECT true_id AS person_id, crossing_date, direction, seq
-            FROM read_parquet('{truth_dir / "crossings.parquet"}')""")
+            SELECT true_id AS person_id, crossing_date, direction, seq{pv}
+            FROM read_parquet('{cpath}')""")
         pcols = [r[0] for r in con.execute(
             f"DESCRIBE SELECT * FROM read_parquet('{truth_dir / 'persons.parquet'}')").fetchall()]
         keep = [c for c in ("citizen", "initial_status", "permit_valid_until", "native_born",

@@ -58,7 +58,7 @@ def test_layout_is_exactly_the_contract(world):
     assert list(pd.read_parquet(t / "records.parquet").columns) == ["source", "record_id",
                                                                     "true_id"]
     assert list(pd.read_parquet(t / "crossings.parquet").columns) == [
-        "true_id", "crossing_date", "direction", "seq"]
+        "true_id", "crossing_date", "direction", "seq", "permit_valid_until"]
     pcols = set(pd.read_parquet(t / "persons.parquet").columns)
     assert {"true_id", "sex", "birth_date", "birth_country", "citizenship", "native_born",
             "citizen", "initial_status", "permit_valid_until", "death_date", "hidden"} <= pcols
@@ -418,6 +418,61 @@ def test_true_lives_classify_as_their_mobility_type(world, truth):
     left = c[c["direction"] == "out"]["true_id"].unique()
     assert ov.loc[~ov["true_id"].isin(left), "resident"].all() and len(ov) > 0
     assert res["immigrant_work"] > 0.5 and res["foreign_resident"] > 0.8
+
+
+def test_arrival_permits_are_the_true_visa_in_force_at_each_arrival():
+    """truth/crossings.parquet permit_valid_until: for each arrival, the latest valid_to among
+    the person's true visas valid on the arrival day (checked row by row against the visas);
+    none on departures; never the end of a visa granted after the arrival."""
+    from linkage.synth.truth import arrival_permits, crossings_table
+    L = Lives(600, np.random.default_rng(5), "2018-01-01", "2024-12-31").simulate()
+    c, got = L.crossings(), arrival_permits(L)
+    visas = {pid: g for pid, g in L.visas[L.visas["valid_to"] >= 0].groupby("pid")}
+    n_covered = 0
+    for (pid, d, direction), p in zip(c[["pid", "date", "direction"]].itertuples(index=False),
+                                      got):
+        g = visas.get(pid)
+        ok = [] if g is None or direction == "out" else \
+            g.loc[(g["valid_from"] <= d) & (d <= g["valid_to"]), "valid_to"].tolist()
+        assert p == (max(ok) if ok else NONE), (pid, d, direction)
+        n_covered += bool(ok)
+    assert n_covered > 300                 # the check is not vacuous
+    t = crossings_table(L, 0)
+    assert t.loc[t["direction"] == "out", "permit_valid_until"].isna().all()
+    # the person's latest visa end (persons.parquet) is later than many arrival permits
+    latest = L.visas[L.visas["valid_to"] >= 0].groupby("pid")["valid_to"].max()
+    arr = got[(c["direction"] == "in").to_numpy() & (got != NONE)]
+    pids = c.loc[(c["direction"] == "in").to_numpy() & (got != NONE), "pid"]
+    assert (arr <= latest.reindex(pids).to_numpy()).all()
+    assert (arr < latest.reindex(pids).to_numpy()).sum() > 10
+
+
+def test_truth_6_12_uses_the_permit_of_each_stay(world, truth):
+    """6/12 on the true crossings with their per-arrival permits: tourists and business
+    visitors (visitor visas of 90 days) are never resident and have no migration events;
+    with one date per person (the latest visa end) the short trips of repeat visitors would
+    flip them resident on each arrival (the defect this column removes)."""
+    residence = pytest.importorskip("integrators.residence")
+    import duckdb
+
+    def events_by_type(per_arrival):
+        con = duckdb.connect()
+        con.register("c", truth["crossings"])
+        con.register("p", truth["persons"])
+        pv = ", permit_valid_until" if per_arrival else ""
+        con.execute(f"CREATE TABLE crossings AS SELECT true_id AS person_id, crossing_date, "
+                    f"direction, seq{pv} FROM c")
+        con.execute("CREATE TABLE residence_persons AS SELECT true_id AS person_id, citizen, "
+                    "initial_status, permit_valid_until, native_born, birth_date, death_date "
+                    "FROM p")
+        residence.classify(con, ["6/12"], [dt.date(2023, 12, 31)], END)
+        return con.execute("""SELECT p.mobility_type, count(*) FROM migration_events e
+                              JOIN p ON p.true_id = e.person_id GROUP BY 1""").fetchall()
+    new, old = dict(events_by_type(True)), dict(events_by_type(False))
+    for t in ("tourist", "business_visitor", "asylum_transit"):
+        assert new.get(t, 0) == 0, t
+    assert old.get("business_visitor", 0) > 0
+    assert sum(new.values()) < 0.8 * sum(old.values())
 
 
 def test_lists_capture_unequally_with_positive_dependence():

@@ -104,7 +104,8 @@ PERSONS_SCHEMA = pa.schema([
     ("permit_valid_until", pa.date32()), ("death_date", pa.date32()), ("hidden", pa.bool_()),
     ("mobility_type", pa.string()), ("naturalisation_date", pa.date32())])
 CROSSINGS_SCHEMA = pa.schema([("true_id", pa.int64()), ("crossing_date", pa.date32()),
-                              ("direction", pa.string()), ("seq", pa.int64())])
+                              ("direction", pa.string()), ("seq", pa.int64()),
+                              ("permit_valid_until", pa.date32())])
 RECORDS_SCHEMA = pa.schema([("source", pa.string()), ("record_id", pa.string()),
                             ("true_id", pa.int64())])
 

@@ -57,14 +57,34 @@ def persons_table(L: Lives, offset: int) -> pd.DataFrame:
     })
 
 
+def arrival_permits(L: Lives) -> np.ndarray:
+    """Per true crossing (``L.crossings()`` order): the end of the permit in force for the stay
+    an arrival begins -- the latest ``valid_to`` among the person's true visas valid on the
+    arrival day (valid_from <= a <= valid_to; a resident visa has no end and gives none) --
+    and NONE on departures and arrivals no visa covers (RESIDENCE.md "6/12", per arrival)."""
+    c = L.crossings()
+    v = L.visas
+    v = v.loc[v["valid_to"] >= 0, ["pid", "valid_from", "valid_to"]]
+    arr = pd.DataFrame({"pid": c["pid"].to_numpy(), "date": c["date"].to_numpy(),
+                        "row": np.arange(len(c))})[(c["direction"] == "in").to_numpy()]
+    m = arr.merge(v, on="pid", how="inner")
+    m = m[(m["valid_from"] <= m["date"]) & (m["date"] <= m["valid_to"])]
+    out = np.full(len(c), NONE, dtype=np.int64)
+    best = m.groupby("row")["valid_to"].max()
+    out[best.index.to_numpy()] = best.to_numpy()
+    return out
+
+
 def crossings_table(L: Lives, offset: int) -> pd.DataFrame:
-    """truth/crossings.parquet rows: every true crossing, in order within each person."""
+    """truth/crossings.parquet rows: every true crossing, in order within each person, with
+    ``permit_valid_until`` on arrivals (:func:`arrival_permits`)."""
     c = L.crossings()
     return pd.DataFrame({
         "true_id": offset + c["pid"].to_numpy().astype(np.int64) + 1,
         "crossing_date": _dates(c["date"].to_numpy()),
         "direction": c["direction"].to_numpy().astype(object),
         "seq": c["seq"].to_numpy().astype(np.int64),
+        "permit_valid_until": _dates(arrival_permits(L)),
     })
 
 
