@@ -38,7 +38,10 @@ Crossings (RESIDENCE.md "Days present")
     crossing (same person, date and direction, adjacent in that order: duplicated source rows)
     are removed and counted (``duplicates_removed``); ``seq`` numbers the crossings of one
     person and day in source row order (repaired crossings placed next to the crossing they
-    follow). ``repair`` is NULL for a recorded crossing.
+    follow). ``repair`` is NULL for a recorded crossing. ``permit_valid_until`` (arrivals
+    only): the latest ``valid_to`` among the person's visas valid on the arrival day, the
+    permit in force for the stay it begins (RESIDENCE.md 6/12 permission criterion); NULL on
+    departures and on arrivals no visa with an end date covers.
 
 Crossings repaired from other sources (:data:`REPAIRS`; ``MicroIntegrator(repairs=...)``)
     A crossing missing from the border file (a documented defect: Defects.crossing_missing)
