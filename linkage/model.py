@@ -191,24 +191,19 @@ def default_comparisons(comparisons: set[str]) -> list[dict]:
     out = []
     if comparisons & {"given_name", "family_name"}:
         out.append(name_comparison())
-    if "birth_date" in comparisons:
-        out.append(birth_date_comparison())
-    if "sex" in comparisons:
-        out.append(exact_comparison("sex", "sex", 0.98, 0.5))
-    if "citizenship" in comparisons:
-        out.append(exact_comparison("citizenship", "citizenship", 0.95, 0.2))
-    if "birth_country" in comparisons:
-        out.append(exact_comparison("birth_country", "birth_country", 0.95, 0.2))
-    if "document_number" in comparisons:
-        out.append(document_comparison())
-    if "address" in comparisons:
-        out.append(text_comparison("address", "address_std", 0.6, 0.0005))
-    if "locality" in comparisons:
-        out.append(text_comparison("locality", "locality_std", 0.7, 0.02))
-    if "postcode" in comparisons:
-        out.append(exact_comparison("postcode", "postcode_std", 0.8, 0.02))
-    if "region" in comparisons:
-        out.append(exact_comparison("region", "region_std", 0.9, 0.2))
+    # field -> comparison factory, in the fixed order of the model
+    factories = {
+        "birth_date": birth_date_comparison,
+        "sex": lambda: exact_comparison("sex", "sex", 0.98, 0.5),
+        "citizenship": lambda: exact_comparison("citizenship", "citizenship", 0.95, 0.2),
+        "birth_country": lambda: exact_comparison("birth_country", "birth_country", 0.95, 0.2),
+        "document_number": document_comparison,
+        "address": lambda: text_comparison("address", "address_std", 0.6, 0.0005),
+        "locality": lambda: text_comparison("locality", "locality_std", 0.7, 0.02),
+        "postcode": lambda: exact_comparison("postcode", "postcode_std", 0.8, 0.02),
+        "region": lambda: exact_comparison("region", "region_std", 0.9, 0.2),
+    }
+    out.extend(make() for field, make in factories.items() if field in comparisons)
     return out
 
 
