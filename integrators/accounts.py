@@ -85,18 +85,24 @@ def _numbers(df: pd.DataFrame, col: str, path) -> np.ndarray:
     return vals
 
 
-def validate_components(df: pd.DataFrame, path="components") -> tuple[pd.DataFrame, list[str]]:
-    """Check a components table; return it (value as float) and its extra key columns.
-
-    Rows are numbered from 1 (header not counted) in the messages.
-    """
-    for col in ("component", "group", "value"):
+def _with_to_group(df: pd.DataFrame, required, path) -> pd.DataFrame:
+    """A copy of ``df`` with its required columns checked and ``to_group`` as text."""
+    for col in required:
         if col not in df.columns:
             raise MiglinkError("required column is missing", file=str(path), column=col)
     df = df.copy()
     if "to_group" not in df.columns:
         df["to_group"] = ""
     df["to_group"] = df["to_group"].fillna("").astype(str)
+    return df
+
+
+def validate_components(df: pd.DataFrame, path="components") -> tuple[pd.DataFrame, list[str]]:
+    """Check a components table; return it (value as float) and its extra key columns.
+
+    Rows are numbered from 1 (header not counted) in the messages.
+    """
+    df = _with_to_group(df, ("component", "group", "value"), path)
     for col in ("component", "group"):
         df[col] = df[col].fillna("").astype(str)
     keys = [c for c in df.columns if c not in BASE_COLUMNS]
@@ -292,13 +298,7 @@ def reconcile(pa: PopulationAccounts, variances: pd.DataFrame,
               source: str = "variances") -> pd.DataFrame:
     """Reconciled components: the component rows with value, reconciled, adjustment."""
     data, keys = pa.data_, pa.keys_
-    for col in ("component", "group", "variance", *keys):
-        if col not in variances.columns:
-            raise MiglinkError("required column is missing", file=str(source), column=col)
-    var = variances.copy()
-    if "to_group" not in var.columns:
-        var["to_group"] = ""
-    var["to_group"] = var["to_group"].fillna("").astype(str)
+    var = _with_to_group(variances, ("component", "group", "variance", *keys), source)
     var["variance"] = _numbers(var, "variance", source)
     ident = ["component", "group", "to_group", *keys]
     var["_vrow"] = np.arange(1, len(var) + 1)
