@@ -61,7 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("residence", help="classify already-linked crossings")
     s.add_argument("--crossings", required=True,
-                   help="CSV/Parquet: person_id, crossing_date, direction (in|out)")
+                   help="CSV/Parquet: person_id, crossing_date, direction (in|out) "
+                        "[, permit_valid_until: end of the permit in force for the stay an "
+                        "arrival begins]")
     s.add_argument("--persons", default=None,
                    help="CSV/Parquet: person_id, citizen, initial_status, permit_valid_until")
     s.add_argument("--rule", required=True, action="append", choices=["12/16", "6/12", "12/12"],
