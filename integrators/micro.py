@@ -545,11 +545,17 @@ class MicroIntegrator:
             -- (7) two crossings in one direction on x1 < x2 and the person counted by a
             --     census on c in between: the missed crossing is on c's side (an arrival in
             --     (x1, c], a departure in (c, x2]) unless a visa already bounds it
+            --     (several census days in the gap: the one nearest the missed crossing —
+            --     the first for a missed arrival, the last for a missed departure — so
+            --     one gap gets one repair)
             r7 AS (
                 SELECT o.person_id,
-                       CASE o.dir WHEN 'out' THEN o.pd + ((c.c - o.pd) // 2)::INTEGER
-                                  ELSE c.c + 1 + ((o.d - c.c - 1) // 2)::INTEGER END,
+                       CASE o.dir WHEN 'out' THEN o.pd + ((o.c - o.pd) // 2)::INTEGER
+                                  ELSE o.c + 1 + ((o.d - o.c - 1) // 2)::INTEGER END,
                        CASE o.dir WHEN 'out' THEN 'in' ELSE 'out' END, o.pk + 0.5, 'census'
+                FROM (
+                SELECT o.person_id, o.pd, o.d, o.dir, o.pk,
+                       CASE o.dir WHEN 'out' THEN min(c.c) ELSE max(c.c) END AS c
                 FROM _mi_o o
                 JOIN (SELECT DISTINCT person_id, census_date AS c FROM _mi_rec
                       WHERE kind = 'census' AND census_date IS NOT NULL) c
@@ -563,7 +569,8 @@ class MicroIntegrator:
                                   AND e5.pk = o.pk AND e5.x1 <= e5.vt AND e5.vt + 1 < e5.x2
                                   AND NOT e5.res
                                   AND {'true' if 'visa_bounds_missed_departure' in self.repairs
-                                       else 'false'})),
+                                       else 'false'})
+                GROUP BY o.person_id, o.pd, o.d, o.dir, o.pk) o),
             -- (4) first crossing (after (2)) a departure and the visa island in force / the
             --     registration began within the data: the person arrived in between, not
             --     before the data
