@@ -181,7 +181,8 @@ class Run:
         if not mse_cfg or not mse_cfg.get("lists"):
             _say("mse: no lists configured, step skipped")
             return
-        result = mse_from_linked(self.con, mse_cfg, seed=self.seed)
+        result = mse_from_linked(self.con, mse_cfg, seed=self.seed,
+                                 threshold=float(self.cfg.linkage.get("threshold", 0.9)))
         write_json(self.out_dir / "mse.json", result)
         self.summary["mse"] = {k: result.get(k) for k in ("estimate", "ci_low", "ci_high",
                                                           "observed", "model")}
@@ -275,7 +276,7 @@ def capture_histories(con, lists: list[str], strata: list[str] | None = None):
     return df
 
 
-def mse_from_linked(con, mse_cfg: dict, seed: int = 1) -> dict:
+def mse_from_linked(con, mse_cfg: dict, seed: int = 1, threshold: float = 0.9) -> dict:
     """The MSE step: capture histories of the linked persons, then the configured estimator."""
     from integrators.mse import estimate_from_histories
 
@@ -290,7 +291,7 @@ def mse_from_linked(con, mse_cfg: dict, seed: int = 1) -> dict:
     kwargs["seed"] = mse_cfg.get("seed", seed)
     data = hist.drop(columns=["person_id"])
     try:
-        return estimate_from_histories(data, lists, strata=strata, **kwargs)
+        result = estimate_from_histories(data, lists, strata=strata, **kwargs)
     except MiglinkError as exc:
         if not strata:
             return _no_estimate(lists, data, str(exc))
@@ -301,7 +302,40 @@ def mse_from_linked(con, mse_cfg: dict, seed: int = 1) -> dict:
         except MiglinkError as exc2:
             return _no_estimate(lists, data, str(exc2))
         result["warning"] = f"strata {strata} dropped: {exc}"
-        return result
+    draws = int(mse_cfg.get("linkage_draws") or 0)
+    if draws:
+        result["linkage_aware"] = linkage_aware_from_links(con, lists, draws, threshold,
+                                                           kwargs)
+    return result
+
+
+def linkage_aware_from_links(con, lists: list[str], draws: int, threshold: float,
+                             options: dict) -> dict:
+    """Linkage-aware MSE (whole group) from the run's scored links.
+
+    The records of every person seen on a list, with the candidate pairs among them and
+    their match probabilities, are re-linked ``draws`` times (each pair accepted with its
+    probability); records of other sources bridge list records as in the linkage itself.
+    """
+    from integrators.mse.linkage_aware import linkage_aware_estimate
+
+    in_list = ", ".join(f"'{s}'" for s in lists)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _la_rec AS
+        SELECT source, record_id FROM clusters WHERE person_id IN
+            (SELECT person_id FROM clusters WHERE source IN ({in_list}))""")
+    records = con.execute('SELECT source AS "list", record_id FROM _la_rec').df()
+    pairs = con.execute("""
+        SELECT l.source_l AS list_l, l.record_id_l, l.source_r AS list_r, l.record_id_r,
+               l.match_probability
+        FROM links l
+        JOIN _la_rec a ON a.source = l.source_l AND a.record_id = l.record_id_l
+        JOIN _la_rec b ON b.source = l.source_r AND b.record_id = l.record_id_r""").df()
+    opts = {k: v for k, v in options.items() if k != "seed"}
+    try:
+        return linkage_aware_estimate(records, pairs, lists, draws=draws, threshold=threshold,
+                                      seed=options.get("seed", 1), **opts)
+    except MiglinkError as exc:
+        return {"estimate": None, "error": str(exc)}
 
 
 def _no_estimate(lists: list[str], data, reason: str) -> dict:

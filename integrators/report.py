@@ -1294,6 +1294,15 @@ class Report:
             extra = [(f"two lists: {k.replace('_', ' ')}", fmt_num(v)) for k, v in tl.items()
                      if isinstance(v, (int, float))]
             kv = pd.concat([kv, pd.DataFrame(extra, columns=["", "value"])], ignore_index=True)
+        la = res.get("linkage_aware")
+        if isinstance(la, dict) and la.get("estimate") is not None:
+            info = la.get("linkage") or {}
+            kv = pd.concat([kv, pd.DataFrame([
+                ("linkage-aware interval (whole group)",
+                 f"{fmt_int(la.get('ci_low'))} – {fmt_int(la.get('ci_high'))}"),
+                ("linkage draws / between-draw SD",
+                 f"{fmt_int(info.get('draws'))} / {fmt_num(info.get('between_draw_sd'))}")],
+                columns=["", "value"])], ignore_index=True)
         sec.table(df_table(kv, caption="Chosen model"))
         self._mse_models(sec, res, truth.get("total") if truth else None, "all lists")
         strata = res.get("strata")

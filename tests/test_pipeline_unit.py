@@ -143,3 +143,39 @@ def test_residence_accuracy_scores_only_persons_some_source_saw(tmp_path):
                   "status": ["resident_present", "temporary_present"]}
                  ).to_parquet(out / "residence.parquet")
     assert residence_scores(out, truth) == {"12/16": 0.5}
+
+
+def test_linkage_aware_mse_from_the_runs_links():
+    """List records joined only through a bridging border record: with every link certain,
+    the re-drawn estimate equals the base one; with uncertain links the interval widens."""
+    from integrators.pipeline import mse_from_linked
+
+    counts = {"100": 60, "010": 50, "001": 40, "110": 20, "101": 15, "011": 12, "111": 6}
+    lists = ["A", "B", "C"]
+    clusters, links = [], []
+    pid = 0
+    for pattern, n in counts.items():
+        for _ in range(n):
+            pid += 1
+            clusters.append(("border", f"b{pid}", pid))
+            for lst, bit in zip(lists, pattern):
+                if bit == "1":
+                    clusters.append((lst, f"{lst}{pid}", pid))
+                    links.append(("border", f"b{pid}", lst, f"{lst}{pid}", 0.9))
+    con = duckdb.connect()
+    con.execute("CREATE TABLE clusters(source VARCHAR, record_id VARCHAR, person_id BIGINT)")
+    con.executemany("INSERT INTO clusters VALUES (?, ?, ?)", clusters)
+    con.execute("CREATE TABLE links(source_l VARCHAR, record_id_l VARCHAR, source_r VARCHAR, "
+                "record_id_r VARCHAR, match_probability DOUBLE)")
+    con.executemany("INSERT INTO links VALUES (?, ?, ?, ?, ?)", links)
+    cfg = {"lists": lists, "method": "main", "linkage_draws": 30}
+    out = mse_from_linked(con, cfg, threshold=0.5)
+    la = out["linkage_aware"]
+    assert out["observed"] == sum(counts.values())
+    assert la["estimate"] == pytest.approx(out["estimate"])  # same base linkage
+    assert la["ci_low"] < out["ci_low"] and la["ci_high"] > out["ci_high"]
+    assert la["linkage"]["draws"] == 30 and la["linkage"]["between_draw_sd"] > 0
+    con.execute("UPDATE links SET match_probability = 1.0")
+    certain = mse_from_linked(con, cfg, threshold=0.5)["linkage_aware"]
+    assert certain["linkage"]["between_draw_sd"] < 1e-9
+    assert certain["ci_low"] == pytest.approx(out["ci_low"])

@@ -29,12 +29,15 @@ class LinkedLists:
     """Records of the lists and scored candidate pairs between them.
 
     ``records``: columns ``list`` and ``record_id``; ``pairs``: ``list_l, record_id_l, list_r,
-    record_id_r, match_probability`` (pairs within one list are allowed: duplicates)."""
+    record_id_r, match_probability`` (pairs within one list are allowed: duplicates).
+    Records of other sources (``list`` not in ``lists``) are kept as bridges: two list
+    records linked only through, say, a border record are one person in a draw that accepts
+    both links; such records put nobody on a list themselves."""
 
     def __init__(self, records: pd.DataFrame, pairs: pd.DataFrame, lists: list[str]):
         self.lists = list(lists)
-        rec = records[records["list"].isin(self.lists)].reset_index(drop=True)
-        if rec.empty:
+        rec = records.reset_index(drop=True)
+        if not rec["list"].isin(self.lists).any():
             raise MiglinkError("linkage-aware MSE: no records on the lists")
         key = pd.MultiIndex.from_arrays([rec["list"].astype(str), rec["record_id"].astype(str)])
         if key.has_duplicates:
@@ -56,7 +59,8 @@ class LinkedLists:
                        shape=(n, n))
         ncomp, comp = connected_components(g, directed=False)
         member = np.zeros((ncomp, len(self.lists)), dtype=bool)
-        member[comp, self.list_code] = True
+        on_list = self.list_code >= 0   # bridges (-1) put nobody on a list
+        member[comp[on_list], self.list_code[on_list]] = True
         bits = (member.astype(np.int64) << np.arange(len(self.lists))).sum(axis=1)
         y = np.bincount(bits, minlength=2 ** len(self.lists))[1:]
         return CaptureTable(self.lists, y)
