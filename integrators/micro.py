@@ -130,6 +130,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from linkage.db import table_columns
 from linkage.errors import MiglinkError
 
 #: Source-kind precedence for person attributes (1 = most trusted).
@@ -155,14 +156,8 @@ _RECORD_COLUMNS = {
 _EVENT_COLUMNS = {"direction": "VARCHAR", "purpose": "VARCHAR", "event_seq": "BIGINT"}
 
 
-def _columns(con, table: str) -> set[str]:
-    return {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ?",
-        [table]).fetchall()}
-
-
 def _require(con, table: str, cols: tuple[str, ...]) -> set[str]:
-    have = _columns(con, table)
+    have = set(table_columns(con, table))
     if not have:
         raise MiglinkError(f"table {table!r} is missing: run the earlier pipeline steps first",
                            file="miglink.duckdb")

@@ -47,6 +47,7 @@ Service population
 
 from __future__ import annotations
 
+from linkage.db import has_table as _has
 from linkage.errors import MiglinkError
 
 #: Order in which one type is chosen when several apply.
@@ -56,11 +57,6 @@ TYPE_PRECEDENCE: tuple[str, ...] = (
 )
 #: Minimum stay (days) of each residence rule (RESIDENCE.md).
 RULE_MINIMUM_DAYS: dict[str, int] = {"12/16": 365, "12/12": 365, "6/12": 183}
-
-
-def _has(con, table: str) -> bool:
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables "
-                            "WHERE table_name = ?", [table]).fetchone()[0])
 
 
 class MobilityClassifier:

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from integrators.disclosure import RandomRounding, check_no_identifiers, disclosure_settings
-from integrators.stocks import _has as has_table, publish_table
+from integrators.stocks import publish_table
+from linkage.db import has_table
 
 MOBILITY_MEASURES = ("persons", "trips", "person_days", "days_touched")
 SERVICE_MEASURES = ("persons", "person_days", "days_touched", "average_daily")

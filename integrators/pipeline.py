@@ -24,6 +24,7 @@ from pathlib import Path
 
 import duckdb
 
+from linkage.db import has_table
 from linkage.errors import MiglinkError
 from linkage.io import export_table, write_json
 
@@ -126,9 +127,7 @@ class Run:
                     Path(str(work) + ".wal").unlink()
 
     def has_table(self, name: str) -> bool:
-        return bool(self.con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-            [name]).fetchone()[0])
+        return has_table(self.con, name)
 
     def export(self, step: str) -> None:
         for table in EXPORTS.get(step, ()):
@@ -282,8 +281,7 @@ def mse_from_linked(con, mse_cfg: dict, seed: int = 1, threshold: float = 0.9) -
 
     lists = list(mse_cfg["lists"])
     strata = mse_cfg.get("strata") or None
-    if strata and not (con.execute("SELECT count(*) FROM information_schema.tables "
-                                   "WHERE table_name = 'persons'").fetchone()[0]):
+    if strata and not has_table(con, "persons"):
         strata = None
     hist = capture_histories(con, lists, strata)
     kwargs = {k: mse_cfg[k] for k in ("method", "terms", "pthresh", "max_order", "ci",

@@ -702,7 +702,7 @@ class Report:
         ctry = _sql_str(self.country) if self.country else "NULL"
 
         def pick(col, alias):
-            return f"p.{col}" if col in pc else (f"rp.{col}" if col in rc else f"NULL")
+            return f"p.{col}" if col in pc else (f"rp.{col}" if col in rc else "NULL")
 
         native = [f"{a}.native_born" for a, c in (("p", pc), ("rp", rc)) if "native_born" in c]
         if "birth_country" in pc:

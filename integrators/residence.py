@@ -75,6 +75,7 @@ from pathlib import Path
 
 import duckdb
 
+from linkage.db import has_table as _exists, table_columns as _columns
 from linkage.errors import MiglinkError
 from linkage.schema import RESIDENCE_RULES
 
@@ -103,16 +104,6 @@ def _lit(d: _dt.date) -> str:
     return f"DATE '{d.isoformat()}'"
 
 
-def _columns(con, table: str) -> list[str]:
-    return [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()]
-
-
-def _exists(con, table: str) -> bool:
-    try:
-        con.execute(f"SELECT * FROM {table} LIMIT 0")
-        return True
-    except duckdb.Error:
-        return False
 
 
 def _x_of(y: str) -> str:

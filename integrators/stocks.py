@@ -57,12 +57,12 @@ import datetime as _dt
 import re
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from integrators.accounts import ACCOUNT_COLUMNS, PopulationAccounts
 from integrators.disclosure import (check_no_identifiers, disclosure_settings, protect_frame)
+from linkage.db import has_table as _has, table_columns as _columns
 from linkage.errors import MiglinkError
 from linkage.io import write_df_csv
 from linkage.schema import SUBPOPULATIONS
@@ -86,17 +86,6 @@ def _lit(d) -> str:
 
 def _q(s: str) -> str:
     return "'" + str(s).replace("'", "''") + "'"
-
-
-def _columns(con, table: str) -> set[str]:
-    try:
-        return {r[0] for r in con.execute(f'DESCRIBE "{table}"').fetchall()}
-    except duckdb.Error:
-        return set()
-
-
-def _has(con, table: str) -> bool:
-    return bool(_columns(con, table))
 
 
 def age_groups(cfg) -> dict[str, list[int]]:

@@ -8,11 +8,7 @@ their source row order.
 
 from __future__ import annotations
 
-
-def _exists(con, table: str) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
-        [table]).fetchall()[0][0])
+from .db import has_table as _exists
 
 
 def attach_person_ids(con, clusters: str = "clusters", events: str = "events") -> int:

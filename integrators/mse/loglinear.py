@@ -17,7 +17,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from .design import CaptureTable, Model, design, generators, r_string, term_names
-from .existence import CODE_REASONS, existence_code, mle_exists, rank_deficient
+from .existence import CODE_REASONS, mle_exists, rank_deficient
 
 
 class FitFailed(RuntimeError):
