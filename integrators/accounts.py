@@ -97,6 +97,15 @@ def _with_to_group(df: pd.DataFrame, required, path) -> pd.DataFrame:
     return df
 
 
+def _check_vocabulary(df: pd.DataFrame, col: str, allowed, path) -> None:
+    """One-line error naming the first row whose ``col`` is not in ``allowed``."""
+    bad = ~df[col].isin(allowed)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise MiglinkError(f"unknown {col} {df[col].iloc[i]!r} (expected one of "
+                           f"{', '.join(allowed)})", file=str(path), row=i + 1, column=col)
+
+
 def validate_components(df: pd.DataFrame, path="components") -> tuple[pd.DataFrame, list[str]]:
     """Check a components table; return it (value as float) and its extra key columns.
 
@@ -106,18 +115,8 @@ def validate_components(df: pd.DataFrame, path="components") -> tuple[pd.DataFra
     for col in ("component", "group"):
         df[col] = df[col].fillna("").astype(str)
     keys = [c for c in df.columns if c not in BASE_COLUMNS]
-    bad = ~df["component"].isin(COMPONENTS)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise MiglinkError(f"unknown component {df['component'].iloc[i]!r} (expected one of "
-                           f"{', '.join(COMPONENTS)})", file=str(path), row=i + 1,
-                           column="component")
-    bad = ~df["group"].isin(SUBPOPULATIONS)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise MiglinkError(f"unknown group {df['group'].iloc[i]!r} (expected one of "
-                           f"{', '.join(SUBPOPULATIONS)})", file=str(path), row=i + 1,
-                           column="group")
+    _check_vocabulary(df, "component", COMPONENTS, path)
+    _check_vocabulary(df, "group", SUBPOPULATIONS, path)
     is_tr = (df["component"] == "transition").to_numpy()
     to = df["to_group"].to_numpy()
     bad = is_tr & (to == "")
